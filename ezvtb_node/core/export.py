@@ -216,11 +216,13 @@ def convert_to_half(src: Path, dst: Path) -> None:
     half = convert_float_to_float16(model, keep_io_types=False, disable_shape_infer=False)
     # Poses stay float32 at the interface (as in ezvtuber-rt): cast them inside the graph.
     _cast_pose_inputs_to_float32(half)
+    # The converter appends some Cast nodes after their consumers; ONNX requires a sorted graph.
+    _sort_topologically(half.graph)
+    onnx.checker.check_model(half)
     onnx.save(half, str(dst))
 
 
 def _cast_pose_inputs_to_float32(model) -> None:
-    import onnx
     from onnx import TensorProto, helper
 
     graph = model.graph
@@ -235,4 +237,23 @@ def _cast_pose_inputs_to_float32(model) -> None:
             node.input[:] = [internal if name == original else name for name in node.input]
         graph_input.type.tensor_type.elem_type = TensorProto.FLOAT
         graph.node.insert(0, helper.make_node("Cast", [original], [internal], to=TensorProto.FLOAT16))
-    onnx.checker.check_model(model)
+
+
+def _sort_topologically(graph) -> None:
+    available = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered = []
+    while pending:
+        ready = [n for n in pending if all(name in available for name in n.input)]
+        if not ready:
+            raise RuntimeError("fp16 conversion produced a graph with a cycle or a missing input")
+        ready_ids = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in ready_ids]
+        for node in ready:
+            ordered.append(node)
+            available.update(node.output)
+    copies = [type(n)() for n in ordered]
+    for copy, node in zip(copies, ordered, strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
