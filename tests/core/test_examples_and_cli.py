@@ -1,0 +1,55 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ezvtb_node.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_engines_list_json_reports_state(tiny_engine_dir, monkeypatch, capsys):
+    root = tiny_engine_dir.parent / "engines-root"
+    target = root / "tha3" / "separable" / "fp32"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in tiny_engine_dir.iterdir():
+        (target / path.name).write_bytes(path.read_bytes())
+    (root / "tha3" / "standard" / "fp16").mkdir(parents=True)
+    monkeypatch.setenv("EZVTB_ENGINES_DIR", str(root))
+    assert main(["engines", "list", "--json"]) == 0
+    rows = {
+        Path(r["path"]).relative_to(root).as_posix(): r["state"] for r in json.loads(capsys.readouterr().out)
+    }
+    assert rows["tha3/separable/fp32"] == "ok"
+    assert "no manifest.json" in rows["tha3/standard/fp16"]
+
+
+def test_demo_rejects_zero_frames(capsys):
+    assert main(["demo", "--frames", "0"]) == 1
+    assert "--frames must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_seed_example_runs_as_written(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "core_example.py"), "", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert len(list(tmp_path.glob("frame_*.png"))) == 5
+
+
+@pytest.mark.slow
+def test_demo_writes_animation_sheet_and_report(tmp_path):
+    assert main(["demo", "--frames", "6", "--out", str(tmp_path), "--no-interpolation"]) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["frames"] == 6 and report["core"]["variant"] == "separable"
+    from PIL import Image
+
+    with Image.open(tmp_path / "demo.webp") as animation:
+        assert animation.n_frames == 6 and animation.mode == "RGBA"
+    assert (tmp_path / "contact-sheet.png").stat().st_size > 10_000
