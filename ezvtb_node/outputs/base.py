@@ -181,7 +181,7 @@ class FrameSink(ABC):
         """Deliver one frame; ``sent_at`` is the ``time.perf_counter()`` of the ``send`` call."""
 
     def _stop(self) -> None:  # noqa: B027 - optional hook, most sinks hold nothing to release
-        """Release the backend; called after the last write on every exit path."""
+        """Release the backend; after a successful ``_start`` this runs on every exit path."""
 
     def _extra_stats(self) -> dict[str, Any]:
         return {}
