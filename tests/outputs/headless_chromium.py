@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import shutil
@@ -40,7 +41,9 @@ READ_CANVAS = """(() => {
   const canvas = document.getElementById("frame");
   const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
   let text = "";
-  for (let i = 0; i < data.length; i += 0x8000) text += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
+  for (let i = 0; i < data.length; i += 0x8000) {
+    text += String.fromCharCode.apply(null, data.subarray(i, i + 0x8000));
+  }
   return {width: canvas.width, height: canvas.height, rgba: btoa(text)};
 })()"""
 
@@ -55,7 +58,13 @@ class HeadlessChromium:
     def __init__(self) -> None:
         self._profile = tempfile.mkdtemp(prefix="ezvtb-chromium-")
         self._process = subprocess.Popen(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-port=0", "about:blank"],
+            [
+                CHROMIUM,
+                *FLAGS,
+                f"--user-data-dir={self._profile}",
+                "--remote-debugging-port=0",
+                "about:blank",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -145,10 +154,9 @@ class HeadlessChromium:
 
     def close(self) -> None:
         if hasattr(self, "_ws"):
-            try:
+            # The browser may already be gone; the process is ended below anyway.
+            with contextlib.suppress(Exception):
                 self.command("Browser.close")
-            except Exception:  # the browser may already be gone; the process is ended below anyway
-                pass
             self._call(self._session.close(), 5)
         try:
             self._process.wait(5)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from types import SimpleNamespace
+from typing import ClassVar
 
 import numpy as np
 
@@ -28,11 +29,11 @@ class ProtocolError(AssertionError):
 
 class SpoutSender:
     #: Every sender created, for the test to inspect after the sink is gone.
-    created: list[SpoutSender] = []
+    created: ClassVar[list[SpoutSender]] = []
     #: What createOpenGL returns (False: no context could be made, the CPU DirectX path is used).
     gl_available = True
     #: Method name -> exception to raise from it, to exercise failure paths.
-    failures: dict[str, BaseException] = {}
+    failures: ClassVar[dict[str, BaseException]] = {}
     #: What sendImage returns when it does not raise.
     send_result = True
 
@@ -79,7 +80,7 @@ class SpoutSender:
             raise TypeError(f"setSenderName(): incompatible argument {name!r}")
         self.name = name
 
-    def sendImage(self, buffer, width, height, glFormat, invert, hostFbo, /) -> bool:  # noqa: N803
+    def sendImage(self, buffer, width, height, glFormat, invert, hostFbo, /) -> bool:
         self._enter("sendImage")
         if self.name is None:
             self._violate("sendImage before setSenderName")

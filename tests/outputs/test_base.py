@@ -88,7 +88,7 @@ def test_write_errors_are_counted_and_the_sink_keeps_going():
     sink.open(6, 4)
     for i in range(1, 7):
         sink.send(numbered(i))
-        wait_until(lambda: len(sink.written) + sink.stats()["errors"] >= i)
+        wait_until(lambda count=i: len(sink.written) + sink.stats()["errors"] >= count)
     sink.close()
     stats = sink.stats()
     assert sink.written == [1, 3, 5]

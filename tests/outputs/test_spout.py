@@ -38,7 +38,13 @@ def test_bgra_goes_out_through_the_senders_own_gl_context_on_one_thread():
     assert sender.violations == []
     assert sender.owner is not threading.main_thread()
     assert sender.name == "ezvtb"
-    assert sender.calls == ["createOpenGL", "setSenderName", *["sendImage"] * 3, "releaseSender", "closeOpenGL"]
+    assert sender.calls == [
+        "createOpenGL",
+        "setSenderName",
+        *["sendImage"] * 3,
+        "releaseSender",
+        "closeOpenGL",
+    ]
     assert sender.formats == [standin.enums.GL_BGRA_EXT] * 3
     for frame, seen in zip(frames, sender.received, strict=True):
         np.testing.assert_array_equal(seen, bgra_to_rgba(frame))  # straight alpha, untouched

@@ -22,7 +22,9 @@ def send_and_wait(sink: FrameSink, frame: np.ndarray) -> None:
     """Send one frame and wait until the sink has handled it (so nothing is dropped)."""
     before = sink.stats()
     sink.send(frame)
-    wait_until(lambda: sink.stats()["written"] + sink.stats()["errors"] > before["written"] + before["errors"])
+    wait_until(
+        lambda: sink.stats()["written"] + sink.stats()["errors"] > before["written"] + before["errors"]
+    )
 
 
 def make_frame(height: int, width: int, seed: int, alpha: str = "binary") -> np.ndarray:

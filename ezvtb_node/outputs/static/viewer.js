@@ -30,7 +30,8 @@
     socket.send(JSON.stringify({ painted: seq }));
   }
 
-  function onFrame(socket, buffer) {
+  // `connection.newest` is per connection: a restarted node numbers its frames from 1 again.
+  function onFrame(socket, connection, buffer) {
     const view = new DataView(buffer);
     if (buffer.byteLength < HEADER_BYTES || view.getUint32(0, false) !== 0x455a5646) return; // "EZVF"
     const seq = view.getUint32(4, true);
@@ -42,13 +43,14 @@
       fitCanvas(width, height);
       const pixels = new Uint8ClampedArray(buffer, HEADER_BYTES, width * height * 4);
       context.putImageData(new ImageData(pixels, width, height), 0, 0);
+      connection.newest = seq;
       painted(socket, seq);
       return;
     }
     const blob = new Blob([new Uint8Array(buffer, HEADER_BYTES)], { type: MIME[format] });
     createImageBitmap(blob, { premultiplyAlpha: "premultiply", colorSpaceConversion: "none" }).then(
       (bitmap) => {
-        if (seq < state.lastPainted) {  // a newer frame was drawn while this one decoded
+        if (seq < connection.newest) {  // a newer frame was drawn while this one decoded
           bitmap.close();
           socket.send(JSON.stringify({ skipped: seq }));
           return;
@@ -57,6 +59,7 @@
         context.clearRect(0, 0, width, height);
         context.drawImage(bitmap, 0, 0);
         bitmap.close();
+        connection.newest = seq;
         painted(socket, seq);
       },
       () => socket.send(JSON.stringify({ skipped: seq })),
@@ -66,13 +69,14 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + location.host + "/ws" + query);
+    const connection = { newest: 0 };
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       state.connected = true;
       state.connects += 1;
       retryMs = 250;
     };
-    socket.onmessage = (event) => onFrame(socket, event.data);
+    socket.onmessage = (event) => onFrame(socket, connection, event.data);
     socket.onclose = () => {
       // Reconnect by itself: the node may restart while OBS keeps the page open.
       state.connected = false;
