@@ -298,7 +298,10 @@ class BrowserServer:
                 viewer.waiting = None
                 viewer.in_flight[seq] = (time.perf_counter(), sent_at)
                 viewer.sent += 1
-                await ws.send_bytes(payload)
+                try:
+                    await ws.send_bytes(payload)
+                except ConnectionError:
+                    return  # the page went away; the receive loop in _stream cleans up
 
     def _acknowledge(self, viewer: _Viewer, text: str) -> None:
         try:

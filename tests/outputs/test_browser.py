@@ -192,3 +192,8 @@ def test_encoded_messages_carry_size_sequence_and_format():
     assert len(raw) == 16 + WIDTH * HEIGHT * 4
     assert encode_frame(frame, 5, "png")[12] == 1 and encode_frame(frame, 5, "png")[16:20] == b"\x89PNG"
     assert encode_frame(frame, 5, "webp")[12] == 2 and encode_frame(frame, 5, "webp")[16:20] == b"RIFF"
+
+
+def test_a_taken_port_gives_a_clear_error(sink):
+    with pytest.raises(RuntimeError, match=rf"cannot listen on 127.0.0.1:{sink.server.port}.*another port"):
+        BrowserSink(port=sink.server.port).open(WIDTH, HEIGHT)
