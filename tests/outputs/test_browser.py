@@ -1,7 +1,9 @@
 """The browser source end to end: our server, the real page, a real headless Chromium."""
 
 import asyncio
+import base64
 import contextlib
+import io
 import json
 import urllib.error
 import urllib.request
@@ -10,6 +12,7 @@ import aiohttp
 import numpy as np
 import pytest
 from headless_chromium import HeadlessChromium, chromium_available
+from PIL import Image
 from waiting import bgra_to_rgba, make_frame, wait_until
 
 from ezvtb_node.outputs import browser as browser_module
@@ -67,6 +70,25 @@ def test_canvas_pixels_equal_the_frame_sent(chromium, fmt):
     expected[expected[..., 3] == 0] = 0  # fully transparent: no colour to see
     assert canvas.shape == (HEIGHT, WIDTH, 4)
     np.testing.assert_array_equal(canvas, expected)
+
+
+def test_the_whole_page_is_transparent_around_the_frame_like_obs_composites_it(chromium, sink):
+    # The page as a compositor sees it: viewport = frame size, no default white backdrop.
+    frame = make_frame(HEIGHT, WIDTH, seed=13, alpha="binary")
+    session = chromium.open(sink.url)
+    metrics = {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False}
+    chromium.command("Emulation.setDeviceMetricsOverride", metrics, session)
+    chromium.command(
+        "Emulation.setDefaultBackgroundColorOverride", {"color": {"r": 0, "g": 0, "b": 0, "a": 0}}, session
+    )
+    chromium.wait_for(session, "window.ezvtb && window.ezvtb.connected")
+    show(chromium, sink, frame, session)
+    shot = chromium.command("Page.captureScreenshot", {"format": "png"}, session)["data"]
+    with Image.open(io.BytesIO(base64.b64decode(shot))) as image:
+        page = np.asarray(image.convert("RGBA"))
+    expected = bgra_to_rgba(frame).copy()
+    expected[expected[..., 3] == 0] = 0
+    np.testing.assert_array_equal(page, expected)
 
 
 def test_partial_alpha_is_exact_and_colour_within_the_premultiplication_bound(chromium, sink):
