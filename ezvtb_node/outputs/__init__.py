@@ -31,10 +31,16 @@ def _parse_port(spec: str, text: str) -> int:
     return int(text)
 
 
-def make_sink(spec: str, fps: float = 60.0) -> FrameSink:
-    """Build (not open) the output described by ``spec``; ``fps`` sets animation frame durations."""
+def make_sink(spec: str, fps: float = 60.0, premultiplied: bool = False) -> FrameSink:
+    """Build (not open) the output described by ``spec``.
+
+    ``fps`` sets animation frame durations; ``premultiplied`` makes Spout send premultiplied alpha
+    (the other outputs carry straight alpha only).
+    """
     kind, _, rest = spec.strip().partition(":")
     kind = kind.lower()
+    if premultiplied and kind != "spout":
+        raise ValueError(f"premultiplied alpha is a Spout option; output {spec!r} sends straight alpha")
     if kind == "null" and not rest:
         from ezvtb_node.outputs.null import NullSink
 
@@ -42,7 +48,7 @@ def make_sink(spec: str, fps: float = 60.0) -> FrameSink:
     if kind == "spout":
         from ezvtb_node.outputs.spout import DEFAULT_SENDER_NAME, SpoutSink
 
-        return SpoutSink(name=rest or DEFAULT_SENDER_NAME)
+        return SpoutSink(name=rest or DEFAULT_SENDER_NAME, premultiplied=premultiplied)
     if kind == "browser":
         from ezvtb_node.outputs.browser import DEFAULT_HOST, DEFAULT_PORT, BrowserSink
 

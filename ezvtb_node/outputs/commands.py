@@ -30,7 +30,7 @@ def run_test(args: argparse.Namespace) -> int:
         raise ValueError(
             f"--size must be at least 16 and --seconds positive, got {args.size} and {args.seconds}"
         )
-    sink = make_sink(args.output, fps=args.fps)
+    sink = make_sink(args.output, fps=args.fps, premultiplied=args.premultiplied)
     sink.open(args.size, args.size)
     pacer = Pacer(sink.send, fps=args.fps)
     if hasattr(sink, "url"):
@@ -66,4 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     test.add_argument("--seconds", type=float, default=30.0, help="how long to stream (default: 30)")
     test.add_argument("--size", type=int, default=512, help="frame width and height (default: 512)")
     test.add_argument("--fps", type=float, default=60.0, help="output rate (default: 60)")
+    test.add_argument(
+        "--premultiplied",
+        action="store_true",
+        help="Spout only: send premultiplied alpha (default: straight)",
+    )
     test.set_defaults(handler=run_test)

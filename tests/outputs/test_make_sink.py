@@ -45,3 +45,8 @@ def test_bad_specs_name_what_was_expected(spec, message):
     with pytest.raises(ValueError, match="expected spout") as error:
         make_sink(spec)
     assert message in str(error.value)
+
+
+def test_premultiplied_is_only_offered_where_it_exists():
+    with pytest.raises(ValueError, match="premultiplied alpha is a Spout option"):
+        make_sink("browser", premultiplied=True)

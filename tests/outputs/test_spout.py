@@ -61,7 +61,9 @@ def test_without_a_gl_context_rgba_is_sent_so_colours_stay_right():
     assert sender.calls[-1] == "releaseSender"  # no context to close
 
 
-def test_premultiplied_option_scales_colour_by_alpha():
+@pytest.mark.parametrize("gl_available", [True, False])
+def test_premultiplied_option_scales_colour_by_alpha(gl_available):
+    standin.SpoutSender.gl_available = gl_available
     frame = make_frame(16, 24, 2, alpha="any")
     sender = run_frames(SpoutSink(premultiplied=True, spoutgl=standin), [frame])
     alpha = frame[..., 3:4].astype(np.float64)
