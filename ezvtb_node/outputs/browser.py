@@ -101,7 +101,13 @@ class _Viewer:
         self.sent = self.dropped = self.painted = self.unacknowledged = 0
 
     def summary(self) -> dict[str, Any]:
-        return {"remote": self.remote, "sent": self.sent, "dropped": self.dropped, "painted": self.painted}
+        return {
+            "remote": self.remote,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "painted": self.painted,
+            "unacknowledged": self.unacknowledged,
+        }
 
 
 class BrowserServer:

@@ -14,6 +14,7 @@ batch is expected, and emits exactly one frame per tick of a fixed-rate clock (d
 from __future__ import annotations
 
 import bisect
+import logging
 import math
 import threading
 import time
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from ezvtb_node.outputs.base import percentile_ms
+
+log = logging.getLogger(__name__)
 
 # Bounds for the estimated time between batches: the first batch assumes one tick per frame, and a
 # pause in rendering longer than this must not stretch the next batch over a long time.
@@ -62,6 +65,7 @@ class Pacer:
         self._lateness: deque[float] = deque(maxlen=_LATENESS_WINDOW)
         self._counts = {
             "batches": 0,
+            "emit_errors": 0,
             "ticks": 0,
             "new": 0,
             "repeated": 0,
@@ -149,7 +153,7 @@ class Pacer:
             self._lateness.append(self._clock() - deadline)
             frame = self.frame_for(deadline)
             if frame is not None:
-                self._emit(frame)
+                self._emit_safely(frame)
             tick += 1
             # No catch-up burst: deadlines already in the past are skipped, not served back to back.
             behind = math.floor((self._clock() - origin) / period) + 1 - tick
@@ -158,6 +162,17 @@ class Pacer:
                 with self._lock:
                     self._counts["skipped_ticks"] += behind
 
+    def _emit_safely(self, frame: np.ndarray) -> None:
+        # A failing receiver must not stop the clock for the others: count, log once, go on.
+        try:
+            self._emit(frame)
+        except Exception as exc:
+            with self._lock:
+                self._counts["emit_errors"] += 1
+                first = self._counts["emit_errors"] == 1
+            if first:
+                log.error("pacer: emitting a frame failed: %s (further failures are only counted)", exc)
+
     # -- statistics ---------------------------------------------------------------------------------
 
     def lateness_samples(self) -> list[float]:
@@ -165,7 +180,7 @@ class Pacer:
         return list(self._lateness)
 
     def stats(self) -> dict[str, Any]:
-        """Counters (ticks, new, repeated, skipped_ticks, superseded, batches) and lateness p50/p99 in ms."""
+        """Counters (ticks, new, repeated, skipped_ticks, superseded, batches, emit_errors), lateness ms."""
         with self._lock:
             stats: dict[str, Any] = {"fps": self.fps, **self._counts}
         late = list(self._lateness)

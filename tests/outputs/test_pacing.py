@@ -102,3 +102,17 @@ def test_thread_emits_at_the_fixed_rate_and_skips_ticks_after_a_stall():
     assert stats["skipped_ticks"] >= 15
     # 0.8 s at 100 fps minus the 20 skipped ticks: about 60 emits (generous for a busy machine).
     assert 45 <= len(emitted) <= 65
+
+
+def test_a_failing_receiver_does_not_stop_the_clock():
+    calls = []
+
+    def emit(frame):
+        calls.append(tag(frame))
+        raise ValueError("frame must be uint8 BGRA of shape (512, 512, 4)")
+
+    with Pacer(emit, fps=200) as pacer:
+        pacer.submit(tagged(3))
+        time.sleep(0.1)
+    assert len(calls) >= 5
+    assert pacer.stats()["emit_errors"] == len(calls)
