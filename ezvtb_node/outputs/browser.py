@@ -156,7 +156,8 @@ class BrowserServer:
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not None:
                 self._thread.join(timeout)
-            loop.close()
+            if not loop.is_running():  # a loop wedged in a handler is left to its daemon thread
+                loop.close()
 
     @property
     def url(self) -> str:
@@ -165,10 +166,6 @@ class BrowserServer:
         return f"http://{host}:{self.port}/{query}"
 
     # -- frames (called from the sink thread) ------------------------------------------------------
-
-    @property
-    def viewer_count(self) -> int:
-        return len(self._viewers)
 
     def publish(self, seq: int, frame: np.ndarray, sent_at: float) -> None:
         """Offer a frame to every viewer; encoded only when someone is watching."""
