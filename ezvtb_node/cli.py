@@ -15,7 +15,10 @@ from collections.abc import Sequence
 
 from ezvtb_node import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("ezvtb_node.core.commands",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "ezvtb_node.core.commands",
+    "ezvtb_node.outputs.commands",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
