@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from ezvtb_node.mapping.pose import POSE_INDEX, neutral_pose
+from ezvtb_node.outputs.files import to_image, write_webp_animation
 
 DEFAULT_CHARACTER = "crypko_00.png"
 
@@ -103,7 +104,7 @@ def run_demo(core, out_dir: Path, frames: int = 48, character: Path | None = Non
     seconds = time.perf_counter() - start
     animation = out_dir / "demo.webp"
     sheet = out_dir / "contact-sheet.png"
-    _write_animation(rendered, animation, fps=24.0 * len(rendered) / frames)
+    write_webp_animation(rendered, animation, fps=24.0 * len(rendered) / frames, quality=90)
     _write_contact_sheet(rendered, sheet)
     report = out_dir / "report.json"
     result = DemoResult(len(rendered), seconds, animation, sheet, report)
@@ -122,23 +123,6 @@ def run_demo(core, out_dir: Path, frames: int = 48, character: Path | None = Non
     return result
 
 
-def _to_rgba_image(frame: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.ascontiguousarray(frame[:, :, [2, 1, 0, 3]]), "RGBA")
-
-
-def _write_animation(frames: list[np.ndarray], path: Path, fps: float) -> None:
-    images = [_to_rgba_image(f) for f in frames]
-    images[0].save(
-        path,
-        save_all=True,
-        append_images=images[1:],
-        duration=round(1000 / fps),
-        loop=0,
-        lossless=False,
-        quality=90,
-    )
-
-
 def _write_contact_sheet(frames: list[np.ndarray], path: Path, columns: int = 8, thumb: int = 160) -> None:
     picks = frames[:: max(1, len(frames) // (columns * 2))][: columns * 2]
     rows = math.ceil(len(picks) / columns)
@@ -148,6 +132,6 @@ def _write_contact_sheet(frames: list[np.ndarray], path: Path, columns: int = 8,
     checker = np.where(tile[..., None] == 1, 200, 255).astype(np.uint8).repeat(3, axis=2)
     sheet.paste(Image.fromarray(checker, "RGB"))
     for i, frame in enumerate(picks):
-        image = _to_rgba_image(frame).resize((thumb, thumb), Image.LANCZOS)
+        image = to_image(frame).resize((thumb, thumb), Image.LANCZOS)
         sheet.alpha_composite(image, ((i % columns) * thumb, (i // columns) * thumb))
     sheet.convert("RGB").save(path)

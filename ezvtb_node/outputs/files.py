@@ -62,6 +62,28 @@ def frame_durations_ms(count: int, fps: float) -> list[int]:
     return [b - a for a, b in itertools.pairwise(edges)]
 
 
+def write_webp_animation(frames: list[np.ndarray], path: Path, fps: float, quality: int = 100) -> None:
+    """Write BGRA frames as one looping animated WebP with alpha (lossless at quality 100).
+
+    Written under a temporary name and renamed when complete, so a crash never leaves half a file.
+    """
+    images = [to_image(frame) for frame in frames]
+    partial = path.with_name(path.name + ".part")
+    images[0].save(
+        partial,
+        "WEBP",
+        save_all=True,
+        append_images=images[1:],
+        duration=frame_durations_ms(len(images), fps),
+        loop=0,
+        lossless=quality == 100,
+        quality=quality,
+        method=0,
+        exact=True,
+    )
+    os.replace(partial, path)
+
+
 class WebpAnimationSink(FrameSink):
     """Collect frames and write one looping animated WebP with alpha when closed.
 
@@ -107,22 +129,8 @@ class WebpAnimationSink(FrameSink):
         if not self._frames:
             log.warning("WebP output: no frames were sent; %s not written", self.path)
             return
-        images = [to_image(frame) for frame in self._frames]
-        partial = self.path.with_name(self.path.name + ".part")
-        images[0].save(
-            partial,
-            "WEBP",
-            save_all=True,
-            append_images=images[1:],
-            duration=frame_durations_ms(len(images), self.fps),
-            loop=0,
-            lossless=self.quality == 100,
-            quality=self.quality,
-            method=0,
-            exact=True,
-        )
-        os.replace(partial, self.path)
-        log.info("WebP output: wrote %d frames to %s", len(images), self.path)
+        write_webp_animation(self._frames, self.path, self.fps, self.quality)
+        log.info("WebP output: wrote %d frames to %s", len(self._frames), self.path)
 
     def _extra_stats(self) -> dict[str, Any]:
         return {"path": str(self.path), "frames": len(self._frames), "over_budget": self._over_budget}
