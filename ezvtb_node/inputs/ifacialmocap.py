@@ -134,8 +134,9 @@ class IFacialMocapDecoder:
 class IFacialMocapReceiver(UdpReceiver):
     """iFacialMocap receiver.
 
-    ``phone``: the phone's IP address for active mode (we send the start string to it and, unless
-    ``host`` is given, listen on all interfaces); None for passive mode on ``host`` (default
+    ``phone``: the phone's IP address for active mode (we send the start string to its
+    ``phone_port``, by default the protocol's port, and unless ``host`` is given listen on all
+    interfaces); None for passive mode on ``host`` (default
     127.0.0.1, e.g. for the PC version of the app). ``allow_from``: accepted sender addresses.
     ``facemotion3d=True`` speaks the Facemotion3D variant (port 49993, its own start string).
     """
@@ -149,8 +150,10 @@ class IFacialMocapReceiver(UdpReceiver):
         port: int | None = None,
         *,
         phone: str | None = None,
+        phone_port: int | None = None,
         allow_from: Iterable[str] | None = None,
         facemotion3d: bool = False,
+        handshake_interval: float = HANDSHAKE_INTERVAL_S,
         lost_after: float = 0.5,
         on_frame: FrameCallback | None = None,
         tap: DatagramTap | None = None,
@@ -168,19 +171,20 @@ class IFacialMocapReceiver(UdpReceiver):
             lost_after=lost_after,
             on_frame=on_frame,
         )
-        self.phone = (phone, default_port) if phone else None
+        self.phone = (phone, phone_port or default_port) if phone else None
         self._start_string = (FACEMOTION3D_START_STRING if facemotion3d else START_STRING).encode()
+        self._handshake_interval = handshake_interval
         self._next_handshake = 0.0
         self._flowing_until = 0.0
 
     def _on_datagram(self, addr: tuple, received_at: float) -> None:
         if self._latest is not None and self._latest.received_at == received_at:
-            self._flowing_until = received_at + HANDSHAKE_INTERVAL_S
+            self._flowing_until = received_at + self._handshake_interval
 
     def _on_tick(self, now: float) -> None:
         if self.phone is None or now < self._flowing_until or now < self._next_handshake:
             return
-        self._next_handshake = now + HANDSHAKE_INTERVAL_S
+        self._next_handshake = now + self._handshake_interval
         try:
             self._sock.sendto(self._start_string, self.phone)
         except OSError as exc:
