@@ -142,8 +142,6 @@ def listen_command(args: argparse.Namespace) -> int:
             where = getattr(source, "address", None)
             print(f"listening: {source.name} on {where}" if where else f"replaying {args.replay}", file=out)
     _run_until_done(sources, args.duration, (lambda: None) if args.json else table.draw)
-    if not args.json:
-        table.draw()
     return 0
 
 
