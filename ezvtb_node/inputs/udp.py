@@ -38,6 +38,8 @@ class UdpReceiver(FrameSource):
 
     ``allow_from``: source IP addresses to accept (others are dropped and counted); None accepts all.
     ``tap(source, datagram, received_at)`` sees every accepted datagram (raw capture).
+    ``receive_buffer_bytes`` bounds the kernel queue: enough for bursts, small enough that an
+    overloaded receiver works through at most a fraction of a second of stale datagrams.
     """
 
     COUNTERS = (*FrameSource.COUNTERS, "datagrams", "not_allowed", "oversized")
@@ -54,7 +56,7 @@ class UdpReceiver(FrameSource):
         tap: DatagramTap | None = None,
         lost_after: float = 0.5,
         on_frame: FrameCallback | None = None,
-        receive_buffer_bytes: int = 1 << 20,
+        receive_buffer_bytes: int = 256 << 10,
     ) -> None:
         super().__init__(lost_after=lost_after, on_frame=on_frame)
         if not isinstance(port, int) or not 0 <= port <= 65535:

@@ -23,7 +23,7 @@ from pythonosc.parsing.osc_types import ParseError as TypeParseError
 
 from ezvtb_node.inputs import rotation
 from ezvtb_node.inputs.names import blend_channel
-from ezvtb_node.inputs.source import Counters, FrameCallback, RateLimitedLog
+from ezvtb_node.inputs.source import Counters, RateLimitedLog
 from ezvtb_node.inputs.tracking import TrackingFrame
 from ezvtb_node.inputs.udp import UdpReceiver
 
@@ -40,8 +40,9 @@ _KNOWN_TYPE_TAGS = b"ifsdhbrmtTFN[]"
 _log = logging.getLogger(__name__)
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+_NUMBER_TYPES = frozenset({int, float})  # not bool (a subclass of int): OSC T/F are not numbers
+_BONES_USED = frozenset(name.encode() for name in (*HEAD_CHAIN, *EYE_BONES))
+_BONE_ADDRESS = b"/VMC/Ext/Bone/Pos"
 
 
 class VmcDecoder:
@@ -129,12 +130,16 @@ class VmcDecoder:
             return
         # python-osc logs (on the root logger) every unknown type tag: refuse those first.
         tags_at = (address_end + 4) & ~3
-        if tags_at < len(data):
-            tags_end = data.find(b"\x00", tags_at)
-            has_tags = data[tags_at : tags_at + 1] == b"," and tags_end > 0
-            if has_tags and data[tags_at + 1 : tags_end].translate(None, _KNOWN_TYPE_TAGS):
+        tags_end = data.find(b"\x00", tags_at)
+        if data[tags_at : tags_at + 1] == b"," and tags_end > 0:
+            if data[tags_at + 1 : tags_end].translate(None, _KNOWN_TYPE_TAGS):
                 self._bad("wrong_type", "an OSC message with an unsupported type tag")
                 return
+            # Most of a frame is bones we do not use (arms, legs, fingers): skip them unparsed.
+            if handler == self._bone and data[tags_at : tags_at + 3] == b",sf":
+                name_at = (tags_end + 4) & ~3
+                if data[name_at : data.find(b"\x00", name_at)] not in _BONES_USED:
+                    return
         try:
             params = OscMessage(data).params
         except (ParseError, TypeParseError):
@@ -149,19 +154,20 @@ class VmcDecoder:
         self.counters.add(reason)
         self._warn.warning(reason, f"VMC: ignored {what}")
 
-    def _numbers(self, params: list, start: int, count: int, address: str) -> list[float] | None:
-        """params[start:start+count] as floats, or None (counted) when too few, not numbers or not finite."""
+    def _numbers(self, params: list, start: int, count: int, address: str) -> list[float | int] | None:
+        """params[start:start+count], or None (counted) when too few, not numbers or not finite."""
         if len(params) < start + count:
             self._bad("too_few_args", f"{address} with {len(params)} arguments (expected {start + count})")
             return None
         values = params[start : start + count]
-        if not all(_is_number(v) for v in values):
-            self._bad("wrong_type", f"{address} with non-numeric arguments {values!r}")
-            return None
-        if not all(math.isfinite(v) for v in values):
-            self._bad("non_finite", f"{address} with NaN or infinite values")
-            return None
-        return [float(v) for v in values]
+        for value in values:
+            if type(value) not in _NUMBER_TYPES:
+                self._bad("wrong_type", f"{address} with non-numeric arguments {values!r}")
+                return None
+            if not math.isfinite(value):
+                self._bad("non_finite", f"{address} with NaN or infinite values")
+                return None
+        return values
 
     def _name(self, params: list, address: str) -> str | None:
         if params and isinstance(params[0], str):
@@ -177,7 +183,7 @@ class VmcDecoder:
         name = self._name(params, "/VMC/Ext/Blend/Val")
         values = name and self._numbers(params, 1, 1, "/VMC/Ext/Blend/Val")
         if values:
-            self._pending[blend_channel(name)] = values[0]
+            self._pending[blend_channel(name)] = float(values[0])
 
     def _blend_apply(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
         self._blends.update(self._pending)
@@ -193,7 +199,9 @@ class VmcDecoder:
         values = name and self._numbers(params, 1, 7, "/VMC/Ext/Bone/Pos")
         if not values or (name not in HEAD_CHAIN and name not in EYE_BONES):
             return
-        quaternion = rotation.normalized((values[3], values[4], values[5], values[6]))
+        quaternion = rotation.normalized(
+            (float(values[3]), float(values[4]), float(values[5]), float(values[6]))
+        )
         if quaternion is None:
             self._bad("zero_quaternion", f"a zero-length rotation for bone {name}")
             return
@@ -204,7 +212,7 @@ class VmcDecoder:
         name = self._name(params, "/VMC/Ext/Root/Pos")
         values = name and self._numbers(params, 1, 7, "/VMC/Ext/Root/Pos")
         if values:
-            self.root = tuple(values)
+            self.root = tuple(map(float, values))
 
     def _status(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
         count = 4 if len(params) >= 4 else 1
@@ -217,7 +225,7 @@ class VmcDecoder:
     def _time(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
         values = self._numbers(params, 0, 1, "/VMC/Ext/T")
         if values is not None:
-            self._sender_time = values[0]
+            self._sender_time = float(values[0])
 
     # --- frames ----------------------------------------------------------------------------------
     def _update_pose_channels(self) -> None:
@@ -254,22 +262,6 @@ class VmcReceiver(UdpReceiver):
     )
     max_datagram = 32768  # VMC senders split frames into datagrams of about 1.5 KB
 
-    def __init__(
-        self,
-        host: str = "127.0.0.1",
-        port: int = DEFAULT_PORT,
-        *,
-        lost_after: float = 0.5,
-        on_frame: FrameCallback | None = None,
-        tap=None,
-        allow_from=None,
-    ) -> None:
-        super().__init__(
-            VmcDecoder(),
-            host=host,
-            port=port,
-            lost_after=lost_after,
-            on_frame=on_frame,
-            tap=tap,
-            allow_from=allow_from,
-        )
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, **options) -> None:
+        """``options``: see UdpReceiver (lost_after, on_frame, tap, allow_from, receive_buffer_bytes)."""
+        super().__init__(VmcDecoder(), host=host, port=port, **options)
