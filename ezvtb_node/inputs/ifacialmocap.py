@@ -177,8 +177,8 @@ class IFacialMocapReceiver(UdpReceiver):
         self._next_handshake = 0.0
         self._flowing_until = 0.0
 
-    def _on_datagram(self, addr: tuple, received_at: float) -> None:
-        if self._latest is not None and self._latest.received_at == received_at:
+    def _on_datagram(self, addr: tuple, received_at: float, frame_count: int) -> None:
+        if frame_count:
             self._flowing_until = received_at + self._handshake_interval
 
     def _on_tick(self, now: float) -> None:

@@ -166,12 +166,13 @@ class UdpReceiver(FrameSource):
             return
         if self._tap is not None:
             self._tap(self.decoder.source, data, received_at)
-        for frame in self.decoder.feed(data, received_at):
+        frames = self.decoder.feed(data, received_at)
+        for frame in frames:
             self._publish(frame)
-        self._on_datagram(addr, received_at)
+        self._on_datagram(addr, received_at, len(frames))
 
     def _on_tick(self, now: float) -> None:
         """Periodic hook on the receive thread (about every 50 ms while idle and after each burst)."""
 
-    def _on_datagram(self, addr: tuple, received_at: float) -> None:
-        """Hook after a datagram was decoded."""
+    def _on_datagram(self, addr: tuple, received_at: float, frame_count: int) -> None:
+        """Hook after a datagram was decoded into ``frame_count`` frames."""
