@@ -15,7 +15,7 @@ from typing import IO
 from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFM_PORT
 from ezvtb_node.inputs.ifacialmocap import FACEMOTION3D_PORT, IFacialMocapReceiver
 from ezvtb_node.inputs.replay import DatagramCaptureWriter, TraceReplay
-from ezvtb_node.inputs.source import FrameSource
+from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameSource
 from ezvtb_node.inputs.tracking import TraceWriter, TrackingFrame, trace_line
 from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
 from ezvtb_node.inputs.vmc import VmcReceiver
@@ -52,7 +52,9 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow", metavar="IP", action="append", help="accept iFacialMocap packets only from IP (repeatable)"
     )
-    parser.add_argument("--lost-after", type=float, default=0.5, metavar="S", help="seconds until 'lost'")
+    parser.add_argument(
+        "--lost-after", type=float, default=DEFAULT_LOST_AFTER_S, metavar="S", help="seconds until 'lost'"
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl+C)")
 
 

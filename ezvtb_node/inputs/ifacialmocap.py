@@ -18,7 +18,7 @@ from collections.abc import Iterable
 
 from ezvtb_node.channels import ARKIT_BLENDSHAPES
 from ezvtb_node.inputs.names import arkit_channel
-from ezvtb_node.inputs.source import Counters, FrameCallback, RateLimitedLog
+from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, Counters, FrameCallback, RateLimitedLog
 from ezvtb_node.inputs.tracking import TrackingFrame
 from ezvtb_node.inputs.udp import DatagramTap, UdpReceiver
 
@@ -154,7 +154,7 @@ class IFacialMocapReceiver(UdpReceiver):
         allow_from: Iterable[str] | None = None,
         facemotion3d: bool = False,
         handshake_interval: float = HANDSHAKE_INTERVAL_S,
-        lost_after: float = 0.5,
+        lost_after: float = DEFAULT_LOST_AFTER_S,
         on_frame: FrameCallback | None = None,
         tap: DatagramTap | None = None,
     ) -> None:

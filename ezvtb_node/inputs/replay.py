@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import IO
 
 from ezvtb_node.inputs.ifacialmocap import IFacialMocapDecoder
-from ezvtb_node.inputs.source import FrameCallback, FrameSource
+from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameCallback, FrameSource
 from ezvtb_node.inputs.tracking import TrackingFrame, parse_trace_line
+from ezvtb_node.inputs.udp import Decoder
 from ezvtb_node.inputs.vmc import VmcDecoder
 
-DECODERS: dict[str, Callable[[], object]] = {
+DECODERS: dict[str, Callable[[], Decoder]] = {
     "vmc": VmcDecoder,
     "ifacialmocap": lambda: IFacialMocapDecoder("ifacialmocap"),
     "facemotion3d": lambda: IFacialMocapDecoder("facemotion3d"),
@@ -43,7 +44,7 @@ class _PacedReplay(FrameSource):
         *,
         speed: float = 1.0,
         loop: bool = False,
-        lost_after: float = 0.5,
+        lost_after: float = DEFAULT_LOST_AFTER_S,
         on_frame: FrameCallback | None = None,
     ) -> None:
         super().__init__(lost_after=lost_after, on_frame=on_frame)
@@ -142,7 +143,7 @@ class DatagramReplay(_PacedReplay):
 
     def __init__(self, path: str | Path, **options) -> None:
         super().__init__(path, **options)
-        self._decoders: dict[str, object] = {}
+        self._decoders: dict[str, Decoder] = {}
 
     def stats(self) -> dict[str, int]:
         merged = super().stats()

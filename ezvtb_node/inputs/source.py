@@ -73,6 +73,7 @@ class FrameSource:
         self._counters = Counters(self.COUNTERS)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.error: Exception | None = None  # why the thread ended early, if it did
         self._log = logging.getLogger(f"ezvtb_node.inputs.{self.name}")
         self._warn = RateLimitedLog(self._log)
 
@@ -132,14 +133,14 @@ class FrameSource:
         """Make a blocked _run() notice that _stopping is set."""
 
     def _guarded_run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                self._run()
-                return
-            except Exception:
-                # A bug must not silently kill tracking: count it, log it, keep receiving.
-                self._counters.add("internal_errors")
-                self._log.exception("%s source: unexpected error; continuing", self.name)
+        try:
+            self._run()
+        except Exception as exc:
+            # Per-datagram errors are caught closer to the data; reaching here means the loop itself
+            # broke (e.g. the OS refused select): say so loudly instead of retrying in a tight loop.
+            self.error = exc
+            self._counters.add("internal_errors")
+            self._log.exception("%s source stopped on an unexpected error", self.name)
 
     def _publish(self, frame: TrackingFrame) -> None:
         self._latest = frame

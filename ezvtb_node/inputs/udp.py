@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from ezvtb_node.inputs.source import FrameCallback, FrameSource
+from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, Counters, FrameCallback, FrameSource
 from ezvtb_node.inputs.tracking import TrackingFrame
 
 MAX_UDP_PAYLOAD = 65535
@@ -28,7 +28,7 @@ class Decoder(Protocol):
     """Turns the datagrams of one protocol into tracking frames."""
 
     source: str
-    counters: object  # ezvtb_node.inputs.source.Counters
+    counters: Counters
 
     def feed(self, data: bytes, received_at: float) -> list[TrackingFrame]: ...
 
@@ -54,7 +54,7 @@ class UdpReceiver(FrameSource):
         port: int,
         allow_from: Iterable[str] | None = None,
         tap: DatagramTap | None = None,
-        lost_after: float = 0.5,
+        lost_after: float = DEFAULT_LOST_AFTER_S,
         on_frame: FrameCallback | None = None,
         receive_buffer_bytes: int = 256 << 10,
     ) -> None:
