@@ -24,7 +24,7 @@ from .conftest import wait_until
 from .osc_wire import APPLY, IMMEDIATE, blend, bundle, message
 
 
-def _record_live_vmc(tmp_path, sink, count=12, interval=0.02):
+def _record_live_vmc(tmp_path, sink, count=12, interval=0.03):
     """Send ``count`` VMC frames (plus one bad datagram) to a live receiver that records both ways."""
     trace_path, capture_path = tmp_path / "trace.jsonl", tmp_path / "capture.jsonl"
     with open(trace_path, "w") as trace_file, open(capture_path, "w") as capture_file:
@@ -76,8 +76,9 @@ def test_trace_round_trip_and_replay_speeds(tmp_path, sink):
     # Frames go out on the recorded schedule: compare the spacing of publication times.
     normal_span = normal[-1].received_at - normal[0].received_at
     quadruple_span = quadruple[-1].received_at - quadruple[0].received_at
-    assert normal_span == pytest.approx(recorded_span, abs=0.03)
-    assert quadruple_span == pytest.approx(recorded_span / 4, abs=0.03)
+    assert normal_span == pytest.approx(recorded_span, abs=0.06)
+    assert quadruple_span == pytest.approx(recorded_span / 4, abs=0.04)
+    assert quadruple_span < normal_span / 2.5
     assert fast_elapsed < normal_elapsed / 2
 
 

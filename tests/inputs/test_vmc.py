@@ -88,7 +88,7 @@ def test_skewed_bundle_timetags_neither_delay_nor_reorder(vmc, sink, udp, skew_s
     udp.sendto(bundle(tag, blend("jawOpen", 0.5), bundle(tag + 10**9, APPLY)), vmc.address)
     frame = sink.next(timeout=1.0)
     assert frame.channels == {"jawOpen": 0.5}
-    assert time.monotonic() - sent_at < 0.25, "a future time tag must not make the receiver wait"
+    assert time.monotonic() - sent_at < 0.5, "a future time tag must not make the receiver wait"
     # A nested bundle with an earlier tag than its parent is still applied in datagram order.
     udp.sendto(bundle(tag, blend("jawOpen", 0.1), bundle(tag - 10**12, APPLY)), vmc.address)
     assert sink.next(timeout=1.0).channels == {"jawOpen": f32(0.1)}
@@ -225,7 +225,7 @@ def test_no_packets_for_lost_after_seconds_marks_the_frame_lost(sink, udp):
         live = sink.next()
         lost = sink.next(timeout=1.0)
         assert lost.lost and lost.channels == live.channels
-        assert 0.2 <= lost.received_at - live.received_at < 0.5
+        assert 0.2 <= lost.received_at - live.received_at < 1.0
         assert vmc.latest() is lost and sink.none_within(0.3), "lost is published once"
         udp.sendto(APPLY, vmc.address)
         assert not sink.next().lost
@@ -238,7 +238,7 @@ def test_stop_returns_promptly_and_releases_the_port(sink):
     time.sleep(0.1)
     started = time.monotonic()
     receiver.stop()
-    assert time.monotonic() - started < 0.2
+    assert time.monotonic() - started < 0.5
     assert not receiver.running
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
         again.bind((host, port))
