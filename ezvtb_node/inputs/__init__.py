@@ -4,7 +4,7 @@ Every source publishes :class:`TrackingFrame` objects on its own thread; see ``s
 """
 
 from ezvtb_node.inputs.ifacialmocap import IFacialMocapReceiver
-from ezvtb_node.inputs.replay import DatagramCaptureWriter, DatagramReplay, TraceReplay
+from ezvtb_node.inputs.replay import DatagramCaptureWriter, DatagramReplay, TraceReplay, open_replay
 from ezvtb_node.inputs.source import FrameSource
 from ezvtb_node.inputs.tracking import TraceWriter, TrackingFrame, read_trace, trace_line
 from ezvtb_node.inputs.vmc import VmcReceiver
@@ -18,6 +18,7 @@ __all__ = [
     "TraceWriter",
     "TrackingFrame",
     "VmcReceiver",
+    "open_replay",
     "read_trace",
     "trace_line",
 ]

@@ -14,7 +14,7 @@ from typing import IO
 
 from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFM_PORT
 from ezvtb_node.inputs.ifacialmocap import FACEMOTION3D_PORT, IFacialMocapReceiver
-from ezvtb_node.inputs.replay import DatagramCaptureWriter, TraceReplay
+from ezvtb_node.inputs.replay import DatagramCaptureWriter, open_replay
 from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameSource
 from ezvtb_node.inputs.tracking import TraceWriter, TrackingFrame, trace_line
 from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
@@ -68,7 +68,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_source_options(listen)
     listen.add_argument("--json", action="store_true", help="print trace lines instead of the table")
-    listen.add_argument("--replay", metavar="TRACE", help="read a trace file instead of the network")
+    listen.add_argument(
+        "--replay", metavar="FILE", help="play a trace or a raw capture (record --raw) instead of listening"
+    )
     listen.add_argument("--speed", type=float, default=1.0, help="replay speed multiple (inf: no waiting)")
     listen.set_defaults(handler=listen_command)
 
@@ -112,7 +114,7 @@ def _run_until_done(sources: list[FrameSource], duration: float | None, tick: Ca
             while time.monotonic() < deadline:
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
                 tick()
-                if all(isinstance(s, TraceReplay) and s.wait_done(0) for s in sources):
+                if all(hasattr(s, "wait_done") and s.wait_done(0) for s in sources):
                     break
         except KeyboardInterrupt:
             pass
@@ -134,7 +136,7 @@ def listen_command(args: argparse.Namespace) -> int:
     else:
         hooks = {}
     if args.replay:
-        replay = TraceReplay(args.replay, speed=args.speed, lost_after=args.lost_after, **hooks)
+        replay = open_replay(args.replay, speed=args.speed, lost_after=args.lost_after, **hooks)
         sources: list[FrameSource] = [replay]
     else:
         sources = build_sources(args, **hooks)

@@ -180,6 +180,24 @@ class DatagramReplay(_PacedReplay):
             self._publish(frame)
 
 
+def open_replay(path: str | Path, **options) -> _PacedReplay:
+    """A TraceReplay or DatagramReplay for ``path``, chosen by its first record (``datagram`` key or not).
+
+    ``options`` as for either replay (speed, loop, lost_after, on_frame).
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            first = next((line for line in file if line.strip()), "")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"replay file not found: {path}") from None
+    try:
+        record = json.loads(first)
+    except json.JSONDecodeError:
+        record = None  # the replay itself reports the bad line
+    is_capture = isinstance(record, dict) and "datagram" in record
+    return (DatagramReplay if is_capture else TraceReplay)(path, **options)
+
+
 class DatagramCaptureWriter:
     """Writes raw datagrams as capture lines; pass ``writer.write`` as a receiver's ``tap``.
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ezvtb_node.inputs import DatagramReplay, read_trace
+from ezvtb_node.inputs import DatagramReplay, open_replay, read_trace
 from ezvtb_node.inputs.commands import host_port
 from ezvtb_node.inputs.tracking import parse_trace_line
 
@@ -97,11 +97,31 @@ def test_record_writes_a_trace_and_raw_captures_replay(tmp_path):
     )
     assert rc == 0, stderr
     replayed = []
-    replay = DatagramReplay(capture, speed=math.inf, on_frame=replayed.append)
+    replay = open_replay(capture, speed=math.inf, on_frame=replayed.append)
+    assert isinstance(replay, DatagramReplay)
     with replay:
         assert replay.wait_done(5)
     live = [f for f in replayed if not f.lost]
     assert len(live) >= 10 and all(f.channels["jawOpen"] == 0.5 for f in live)
+    # listen plays a capture through the parsers as well
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ezvtb_node.cli",
+            "listen",
+            "--json",
+            "--replay",
+            str(capture),
+            "--speed",
+            "inf",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert out.returncode == 0, out.stderr
+    assert [parse_trace_line(line).channels for line in out.stdout.splitlines()] == [f.channels for f in live]
 
 
 def test_listen_replays_a_trace_as_json(tmp_path):
