@@ -18,6 +18,7 @@ from ezvtb_node import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "ezvtb_node.core.commands",
     "ezvtb_node.outputs.commands",
+    "ezvtb_node.inputs.commands",
 )
 
 

@@ -1,0 +1,198 @@
+"""`ezvtb-node listen` (what is my tracker sending?) and `ezvtb-node record FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import IO
+
+from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFM_PORT
+from ezvtb_node.inputs.ifacialmocap import FACEMOTION3D_PORT, IFacialMocapReceiver
+from ezvtb_node.inputs.replay import DatagramCaptureWriter, open_replay
+from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameSource
+from ezvtb_node.inputs.tracking import TraceWriter, TrackingFrame, trace_line
+from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
+from ezvtb_node.inputs.vmc import VmcReceiver
+
+# Counters that are not drops, left out of the "drops" column.
+_NOT_DROPS = frozenset({"frames", "lost", "datagrams", "messages", "packets", "records", "unknown_address"})
+
+
+def host_port(text: str, default_port: int) -> tuple[str, int]:
+    """Parse ``HOST:PORT``, ``HOST``, ``:PORT`` or ``PORT``; the host defaults to 127.0.0.1."""
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = ("", text) if text.isdigit() else (text, str(default_port))
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"expected HOST:PORT with a port 1-65535, got {text!r}")
+    return host or "127.0.0.1", int(port_text)
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vmc", metavar="HOST:PORT", help=f"VMC/OSC receiver (default 127.0.0.1:{VMC_PORT})")
+    parser.add_argument(
+        "--ifm",
+        metavar="HOST:PORT",
+        help=f"iFacialMocap receiver (default 127.0.0.1:{IFM_PORT}; use 0.0.0.0:{IFM_PORT} for a phone)",
+    )
+    parser.add_argument(
+        "--ifm-phone",
+        metavar="IP",
+        help="active mode: send iFacialMocap's start string to the phone at IP (listens on 0.0.0.0)",
+    )
+    parser.add_argument(
+        "--facemotion3d", metavar="HOST:PORT", help=f"Facemotion3D receiver (port {FACEMOTION3D_PORT})"
+    )
+    parser.add_argument(
+        "--allow", metavar="IP", action="append", help="accept iFacialMocap packets only from IP (repeatable)"
+    )
+    parser.add_argument(
+        "--lost-after", type=float, default=DEFAULT_LOST_AFTER_S, metavar="S", help="seconds until 'lost'"
+    )
+    parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl+C)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    listen = subparsers.add_parser(
+        "listen",
+        help="show what a tracker is sending",
+        description="Listen for tracking and print it: a live table of channels, rates and drop counters, "
+        "or JSON lines in the trace format (--json). Without source options: VMC and iFacialMocap "
+        "on their default ports.",
+    )
+    _add_source_options(listen)
+    listen.add_argument("--json", action="store_true", help="print trace lines instead of the table")
+    listen.add_argument(
+        "--replay", metavar="FILE", help="play a trace or a raw capture (record --raw) instead of listening"
+    )
+    listen.add_argument("--speed", type=float, default=1.0, help="replay speed multiple (inf: no waiting)")
+    listen.set_defaults(handler=listen_command)
+
+    record = subparsers.add_parser(
+        "record",
+        help="record tracking to a trace file",
+        description="Record tracking frames as JSON lines in the trace format (t counted from the first "
+        "frame), or with --raw every datagram as received (base64) for replay through the parsers.",
+    )
+    record.add_argument("file", help="output file (.jsonl)")
+    _add_source_options(record)
+    record.add_argument("--raw", action="store_true", help="capture raw datagrams instead of frames")
+    record.set_defaults(handler=record_command)
+
+
+def build_sources(args: argparse.Namespace, **hooks) -> list[FrameSource]:
+    """The receivers the source options ask for (VMC and iFacialMocap by default)."""
+    sources: list[FrameSource] = []
+    options = {"lost_after": args.lost_after, **hooks}
+    chosen = args.vmc or args.ifm or args.ifm_phone or args.facemotion3d
+    if args.vmc or not chosen:
+        host, port = host_port(args.vmc or "", VMC_PORT)
+        sources.append(VmcReceiver(host, port, **options))
+    if args.ifm or args.ifm_phone or not chosen:
+        host, port = host_port(args.ifm, IFM_PORT) if args.ifm else (None, IFM_PORT)
+        receiver = IFacialMocapReceiver(host, port, phone=args.ifm_phone, allow_from=args.allow, **options)
+        sources.append(receiver)
+    if args.facemotion3d:
+        host, port = host_port(args.facemotion3d, FACEMOTION3D_PORT)
+        sources.append(IFacialMocapReceiver(host, port, facemotion3d=True, allow_from=args.allow, **options))
+    return sources
+
+
+def _run_until_done(sources: list[FrameSource], duration: float | None, tick: Callable[[], None]) -> None:
+    """Start the sources, call ``tick`` twice a second until the duration passes or Ctrl+C, stop them."""
+    deadline = math.inf if duration is None else time.monotonic() + duration
+    with contextlib.ExitStack() as stack:
+        for source in sources:
+            stack.enter_context(source)
+        try:
+            while time.monotonic() < deadline:
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+                tick()
+                if all(hasattr(s, "wait_done") and s.wait_done(0) for s in sources):
+                    break
+        except KeyboardInterrupt:
+            pass
+
+
+def listen_command(args: argparse.Namespace) -> int:
+    out = sys.stdout
+    lock = threading.Lock()
+    started = time.monotonic()
+    if args.json:
+
+        def print_frame(frame: TrackingFrame) -> None:
+            if not frame.lost:
+                with lock:
+                    out.write(trace_line(frame, frame.received_at - started) + "\n")
+                    out.flush()
+
+        hooks = {"on_frame": print_frame}
+    else:
+        hooks = {}
+    if args.replay:
+        replay = open_replay(args.replay, speed=args.speed, lost_after=args.lost_after, **hooks)
+        sources: list[FrameSource] = [replay]
+    else:
+        sources = build_sources(args, **hooks)
+    table = LiveTable(sources, out)
+    if not args.json:
+        for source in sources:
+            where = getattr(source, "address", None)
+            print(f"listening: {source.name} on {where}" if where else f"replaying {args.replay}", file=out)
+    _run_until_done(sources, args.duration, (lambda: None) if args.json else table.draw)
+    return 0
+
+
+def record_command(args: argparse.Namespace) -> int:
+    with open(args.file, "w", encoding="utf-8") as file:
+        if args.raw:
+            writer = DatagramCaptureWriter(file)
+            sources = build_sources(args, tap=writer.write)
+        else:
+            writer = TraceWriter(file)
+            sources = build_sources(args, on_frame=writer.write)
+        for source in sources:
+            print(f"recording {source.name} on {source.address} to {args.file}", file=sys.stderr)
+        _run_until_done(sources, args.duration, lambda: None)
+    kind = "datagrams" if args.raw else "frames"
+    print(f"wrote {writer.lines_written} {kind} to {args.file}", file=sys.stderr)
+    return 0
+
+
+class LiveTable:
+    """A compact text view of each source: state, rates, drops by reason and current channel values."""
+
+    def __init__(self, sources: list[FrameSource], out: IO[str]) -> None:
+        self._sources = sources
+        self._out = out
+        self._previous: dict[int, tuple[float, dict[str, int]]] = {}
+        self._clear = "\x1b[H\x1b[2J" if out.isatty() and os.environ.get("TERM") != "dumb" else ""
+
+    def render(self, now: float) -> str:
+        lines = []
+        for source in self._sources:
+            stats = source.stats()
+            then, before = self._previous.get(id(source), (now, stats))
+            self._previous[id(source)] = (now, stats)
+            elapsed = max(now - then, 1e-9)
+            keys = [key for key in ("frames", "datagrams") if key in stats]
+            rate = {key: (stats[key] - before[key]) / elapsed for key in keys}
+            frame = source.latest()
+            state = "waiting" if frame is None else "LOST" if frame.lost else "tracking"
+            drops = " ".join(f"{k}={v}" for k, v in stats.items() if v and k not in _NOT_DROPS) or "none"
+            rates = "  ".join(f"{key}/s {value:6.1f}" for key, value in rate.items())
+            lines.append(f"[{source.name}] {state}  {rates}  frames {stats['frames']}  drops: {drops}")
+            if frame is not None:
+                cells = [f"{name:>20} {value:8.3f}" for name, value in sorted(frame.channels.items())]
+                lines.extend("  ".join(cells[i : i + 3]) for i in range(0, len(cells), 3))
+        return "\n".join(lines)
+
+    def draw(self) -> None:
+        self._out.write(self._clear + self.render(time.monotonic()) + "\n")
+        self._out.flush()

@@ -1,0 +1,267 @@
+"""VMC protocol marionette (what VSeeFace, VMagicMirror, Warudo... send): OSC over UDP, port 39539.
+
+Published channels:
+
+* every ``/VMC/Ext/Blend/Val`` clip, normalised by ``names.blend_channel`` (ARKit camelCase, else
+  ``vrm.<VRM0 preset>``); values accumulate until ``/VMC/Ext/Blend/Apply`` publishes them together,
+  and a clip keeps its last value until the sender changes it;
+* ``head.yaw|pitch|roll`` in degrees from the local rotations of Spine, Chest, UpperChest, Neck and
+  Head composed (the head relative to the hips), Unity's Euler convention (see ``rotation``);
+* ``eye.left|right.yaw|pitch`` in degrees from the LeftEye/RightEye local rotations.
+
+Bundle time tags are ignored: every message is applied when its datagram arrives. A sender that
+sends bones but never Blend/Apply gets a frame at the end of each datagram that moved a bone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from pythonosc.osc_message import OscMessage, ParseError
+from pythonosc.parsing.osc_types import ParseError as TypeParseError
+
+from ezvtb_node.inputs import rotation
+from ezvtb_node.inputs.names import blend_channel
+from ezvtb_node.inputs.source import Counters, RateLimitedLog
+from ezvtb_node.inputs.tracking import TrackingFrame
+from ezvtb_node.inputs.udp import UdpReceiver
+
+DEFAULT_PORT = 39539
+HEAD_CHAIN = ("Spine", "Chest", "UpperChest", "Neck", "Head")
+EYE_BONES = {"LeftEye": "eye.left", "RightEye": "eye.right"}
+MAX_BUNDLE_DEPTH = 8
+# Bones-only senders: publish per datagram when no Blend/Apply came for this long.
+APPLY_TIMEOUT_S = 1.0
+
+_BUNDLE_HEADER = b"#bundle\x00"
+_KNOWN_TYPE_TAGS = b"ifsdhbrmtTFN[]"
+
+_log = logging.getLogger(__name__)
+
+
+_NUMBER_TYPES = frozenset({int, float})  # not bool (a subclass of int): OSC T/F are not numbers
+_BONES_USED = frozenset(name.encode() for name in (*HEAD_CHAIN, *EYE_BONES))
+_BONE_ADDRESS = b"/VMC/Ext/Bone/Pos"
+
+
+class VmcDecoder:
+    """Turns VMC datagrams (messages, bundles, nested bundles) into frames; keeps state between them."""
+
+    source = "vmc"
+    COUNTERS = (
+        "messages",
+        "bad_osc",
+        "bad_utf8",
+        "bundle_too_deep",
+        "unknown_address",
+        "too_few_args",
+        "wrong_type",
+        "non_finite",
+        "zero_quaternion",
+    )
+
+    def __init__(self) -> None:
+        self.counters = Counters(self.COUNTERS)
+        self._warn = RateLimitedLog(_log)
+        self._pending: dict[str, float] = {}
+        self._blends: dict[str, float] = {}
+        self._bones: dict[str, rotation.Quaternion] = {}
+        self._pose_channels: dict[str, float] = {}
+        self._bones_moved = False
+        self._sender_time: float | None = None
+        self._tracking = True
+        self._last_apply_at = -math.inf
+        self.root: tuple[float, ...] | None = None  # position xyz + rotation xyzw of the avatar root
+        self._handlers = {
+            b"/VMC/Ext/Blend/Val": self._blend_value,
+            b"/VMC/Ext/Blend/Apply": self._blend_apply,
+            b"/VMC/Ext/Bone/Pos": self._bone,
+            b"/VMC/Ext/Root/Pos": self._root,
+            b"/VMC/Ext/OK": self._status,
+            b"/VMC/Ext/T": self._time,
+        }
+
+    def feed(self, data: bytes, received_at: float) -> list[TrackingFrame]:
+        frames: list[TrackingFrame] = []
+        self._bones_moved = False
+        self._element(data, 0, received_at, frames)
+        if self._bones_moved:
+            self._update_pose_channels()
+            if received_at - self._last_apply_at > APPLY_TIMEOUT_S:
+                frames.append(self._frame(received_at))
+        return frames
+
+    # --- OSC structure ---------------------------------------------------------------------------
+    def _element(self, data: bytes, depth: int, now: float, frames: list[TrackingFrame]) -> None:
+        if data[:1] == b"/":
+            self._message(data, now, frames)
+        elif data.startswith(_BUNDLE_HEADER):
+            self._bundle(data, depth, now, frames)
+        else:
+            self._bad("bad_osc", "a datagram that is neither an OSC message nor a bundle")
+
+    def _bundle(self, data: bytes, depth: int, now: float, frames: list[TrackingFrame]) -> None:
+        if depth >= MAX_BUNDLE_DEPTH:
+            self._bad("bundle_too_deep", f"bundles nested deeper than {MAX_BUNDLE_DEPTH}")
+            return
+        index, end = 16, len(data)  # header (8) + time tag (8), which we deliberately ignore
+        if end < index:
+            self._bad("bad_osc", "a bundle shorter than its header")
+            return
+        while index < end:
+            if index + 4 > end:
+                self._bad("bad_osc", "a bundle element size cut off")
+                return
+            size = int.from_bytes(data[index : index + 4], "big", signed=True)
+            index += 4
+            if size <= 0 or index + size > end:
+                self._bad("bad_osc", f"a bundle element of {size} bytes where {end - index} remain")
+                return
+            self._element(data[index : index + size], depth + 1, now, frames)
+            index += size
+
+    def _message(self, data: bytes, now: float, frames: list[TrackingFrame]) -> None:
+        self.counters.add("messages")
+        address_end = data.find(b"\x00")
+        handler = self._handlers.get(data[:address_end]) if address_end > 0 else None
+        if handler is None:
+            self.counters.add("unknown_address")
+            return
+        # python-osc logs (on the root logger) every unknown type tag: refuse those first.
+        tags_at = (address_end + 4) & ~3
+        tags_end = data.find(b"\x00", tags_at)
+        if data[tags_at : tags_at + 1] == b"," and tags_end > 0:
+            if data[tags_at + 1 : tags_end].translate(None, _KNOWN_TYPE_TAGS):
+                self._bad("wrong_type", "an OSC message with an unsupported type tag")
+                return
+            # Most of a frame is bones we do not use (arms, legs, fingers): skip them unparsed.
+            if handler == self._bone and data[tags_at : tags_at + 3] == b",sf":
+                name_at = (tags_end + 4) & ~3
+                if data[name_at : data.find(b"\x00", name_at)] not in _BONES_USED:
+                    return
+        try:
+            params = OscMessage(data).params
+        except (ParseError, TypeParseError):
+            self._bad("bad_osc", "a malformed OSC message")
+            return
+        except UnicodeDecodeError:
+            self._bad("bad_utf8", "an OSC string that is not UTF-8")
+            return
+        handler(params, now, frames)
+
+    def _bad(self, reason: str, what: str) -> None:
+        self.counters.add(reason)
+        self._warn.warning(reason, f"VMC: ignored {what}")
+
+    def _numbers(self, params: list, start: int, count: int, address: str) -> list[float | int] | None:
+        """params[start:start+count], or None (counted) when too few, not numbers or not finite."""
+        if len(params) < start + count:
+            self._bad("too_few_args", f"{address} with {len(params)} arguments (expected {start + count})")
+            return None
+        values = params[start : start + count]
+        for value in values:
+            if type(value) not in _NUMBER_TYPES:
+                self._bad("wrong_type", f"{address} with non-numeric arguments {values!r}")
+                return None
+            if not math.isfinite(value):
+                self._bad("non_finite", f"{address} with NaN or infinite values")
+                return None
+        return values
+
+    def _name(self, params: list, address: str) -> str | None:
+        if params and isinstance(params[0], str):
+            return params[0]
+        if not params:
+            self._bad("too_few_args", f"{address} without a name")
+        else:
+            self._bad("wrong_type", f"{address} whose first argument is not a string")
+        return None
+
+    # --- VMC messages ----------------------------------------------------------------------------
+    def _blend_value(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
+        name = self._name(params, "/VMC/Ext/Blend/Val")
+        values = name and self._numbers(params, 1, 1, "/VMC/Ext/Blend/Val")
+        if values:
+            self._pending[blend_channel(name)] = float(values[0])
+
+    def _blend_apply(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
+        self._blends.update(self._pending)
+        self._pending.clear()
+        self._last_apply_at = now
+        if self._bones_moved:
+            self._update_pose_channels()
+            self._bones_moved = False
+        frames.append(self._frame(now))
+
+    def _bone(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
+        name = self._name(params, "/VMC/Ext/Bone/Pos")
+        values = name and self._numbers(params, 1, 7, "/VMC/Ext/Bone/Pos")
+        if not values or (name not in HEAD_CHAIN and name not in EYE_BONES):
+            return
+        quaternion = rotation.normalized(
+            (float(values[3]), float(values[4]), float(values[5]), float(values[6]))
+        )
+        if quaternion is None:
+            self._bad("zero_quaternion", f"a zero-length rotation for bone {name}")
+            return
+        self._bones[name] = quaternion
+        self._bones_moved = True
+
+    def _root(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
+        name = self._name(params, "/VMC/Ext/Root/Pos")
+        values = name and self._numbers(params, 1, 7, "/VMC/Ext/Root/Pos")
+        if values:
+            self.root = tuple(map(float, values))
+
+    def _status(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
+        count = 4 if len(params) >= 4 else 1
+        values = self._numbers(params, 0, count, "/VMC/Ext/OK")
+        if values is not None:
+            loaded = values[0] != 0
+            tracking = values[3] != 0 if count == 4 else True
+            self._tracking = loaded and tracking
+
+    def _time(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
+        values = self._numbers(params, 0, 1, "/VMC/Ext/T")
+        if values is not None:
+            self._sender_time = float(values[0])
+
+    # --- frames ----------------------------------------------------------------------------------
+    def _update_pose_channels(self) -> None:
+        head = rotation.IDENTITY
+        have_head = False
+        for bone in HEAD_CHAIN:
+            local = self._bones.get(bone)
+            if local is not None:
+                head = rotation.multiply(head, local)
+                have_head = True
+        if have_head:
+            pitch, yaw, roll = rotation.euler_degrees(head)
+            self._pose_channels.update({"head.yaw": yaw, "head.pitch": pitch, "head.roll": roll})
+        for bone, prefix in EYE_BONES.items():
+            local = self._bones.get(bone)
+            if local is not None:
+                pitch, yaw, _ = rotation.euler_degrees(local)
+                self._pose_channels.update({f"{prefix}.yaw": yaw, f"{prefix}.pitch": pitch})
+
+    def _frame(self, now: float) -> TrackingFrame:
+        channels = dict(self._blends)
+        channels.update(self._pose_channels)
+        t = self._sender_time if self._sender_time is not None else now
+        return TrackingFrame(self.source, channels, t, now, lost=not self._tracking)
+
+
+class VmcReceiver(UdpReceiver):
+    """VMC marionette on ``host:port`` (default 127.0.0.1:39539)."""
+
+    name = "vmc"
+    PORT_CULPRITS = (
+        "another ezvtb-node, VSeeFace's own VMC receiver (VMC protocol receiver enabled in VSeeFace), "
+        "VBridger, or another VMC marionette"
+    )
+    max_datagram = 32768  # VMC senders split frames into datagrams of about 1.5 KB
+
+    def __init__(self, host: str = "127.0.0.1", port: int = DEFAULT_PORT, **options) -> None:
+        """``options``: see UdpReceiver (lost_after, on_frame, tap, allow_from, receive_buffer_bytes)."""
+        super().__init__(VmcDecoder(), host=host, port=port, **options)

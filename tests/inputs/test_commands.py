@@ -1,0 +1,188 @@
+"""`ezvtb-node listen` and `record`, run as real processes against real UDP traffic."""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ezvtb_node.inputs import DatagramReplay, open_replay, read_trace
+from ezvtb_node.inputs.commands import host_port
+from ezvtb_node.inputs.tracking import parse_trace_line
+
+from .osc_wire import APPLY, IMMEDIATE, blend, bundle
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def run_cli_while_sending(args: list[str], port: int, datagrams: list[bytes]):
+    """Run ``ezvtb-node ARGS`` while sending ``datagrams`` every 30 ms; returns (rc, stdout lines, stderr)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ezvtb_node.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        while process.poll() is None:
+            for datagram in datagrams:
+                sender.sendto(datagram, ("127.0.0.1", port))
+            time.sleep(0.03)
+    reader.join(5)
+    return process.returncode, lines, process.stderr.read()
+
+
+def frame_datagrams(value: float) -> list[bytes]:
+    return [bundle(IMMEDIATE, blend("JawOpen", value), blend("Blink_L", 1.0)), APPLY]
+
+
+def test_listen_json_prints_trace_lines():
+    port = free_udp_port()
+    rc, lines, stderr = run_cli_while_sending(
+        ["listen", "--json", "--vmc", f"127.0.0.1:{port}", "--duration", "1.5"], port, frame_datagrams(0.5)
+    )
+    assert rc == 0, stderr
+    frames = [parse_trace_line(line) for line in lines]
+    assert len(frames) >= 10
+    assert all(f.source == "vmc" and f.channels == {"jawOpen": 0.5, "vrm.Blink_L": 1.0} for f in frames)
+    times = [f.t for f in frames]
+    assert times == sorted(times) and 0 <= times[0] < 1.5
+    assert set(json.loads(lines[0])) == {"t", "source", "channels"}
+
+
+def test_listen_table_shows_state_rates_drops_and_values():
+    port = free_udp_port()
+    rc, lines, stderr = run_cli_while_sending(
+        ["listen", "--vmc", f"127.0.0.1:{port}", "--duration", "1.2"], port, [*frame_datagrams(0.25), b"junk"]
+    )
+    assert rc == 0, stderr
+    output = "".join(lines)
+    assert f"listening: vmc on ('127.0.0.1', {port})" in output
+    last_header = [line for line in lines if line.startswith("[vmc]")][-1]
+    assert "tracking" in last_header and "bad_osc=" in last_header
+    frames_per_s = float(last_header.split("frames/s")[1].split()[0])
+    assert 10 < frames_per_s < 60  # we send about 33 per second
+    assert "jawOpen    0.250" in output and "vrm.Blink_L    1.000" in output
+
+
+def test_record_writes_a_trace_and_raw_captures_replay(tmp_path):
+    port = free_udp_port()
+    trace = tmp_path / "session.jsonl"
+    rc, _, stderr = run_cli_while_sending(
+        ["record", str(trace), "--vmc", f"127.0.0.1:{port}", "--duration", "1.0"], port, frame_datagrams(0.75)
+    )
+    assert rc == 0, stderr
+    frames = list(read_trace(trace))
+    assert f"wrote {len(frames)} frames to {trace}" in stderr and len(frames) >= 10
+    assert frames[0].t == 0.0 and all(f.channels == {"jawOpen": 0.75, "vrm.Blink_L": 1.0} for f in frames)
+
+    capture = tmp_path / "session.raw.jsonl"
+    rc, _, stderr = run_cli_while_sending(
+        ["record", str(capture), "--raw", "--vmc", f"127.0.0.1:{port}", "--duration", "1.0"],
+        port,
+        frame_datagrams(0.5),
+    )
+    assert rc == 0, stderr
+    replayed = []
+    replay = open_replay(capture, speed=math.inf, on_frame=replayed.append)
+    assert isinstance(replay, DatagramReplay)
+    with replay:
+        assert replay.wait_done(5)
+    live = [f for f in replayed if not f.lost]
+    assert len(live) >= 10 and all(f.channels["jawOpen"] == 0.5 for f in live)
+    # listen plays a capture through the parsers as well
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ezvtb_node.cli",
+            "listen",
+            "--json",
+            "--replay",
+            str(capture),
+            "--speed",
+            "inf",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert out.returncode == 0, out.stderr
+    assert [parse_trace_line(line).channels for line in out.stdout.splitlines()] == [f.channels for f in live]
+
+
+def test_listen_replays_a_trace_as_json(tmp_path):
+    trace = tmp_path / "in.jsonl"
+    trace.write_text(
+        "".join(
+            json.dumps({"t": i / 60, "source": "ifacialmocap", "channels": {"jawOpen": i / 10}}) + "\n"
+            for i in range(10)
+        )
+    )
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ezvtb_node.cli",
+            "listen",
+            "--json",
+            "--replay",
+            str(trace),
+            "--speed",
+            "inf",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
+    assert out.returncode == 0, out.stderr
+    assert [parse_trace_line(line).channels["jawOpen"] for line in out.stdout.splitlines()] == [
+        i / 10 for i in range(10)
+    ]
+
+
+def test_port_in_use_is_a_clear_cli_error():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ezvtb_node.cli",
+                "listen",
+                "--vmc",
+                f"127.0.0.1:{port}",
+                "--duration",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+    assert out.returncode == 1
+    assert f"ezvtb-node listen: error: UDP port {port} on 127.0.0.1 is already in use" in out.stderr
+    assert "VSeeFace" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_host_port_parsing():
+    assert host_port("0.0.0.0:49983", 1) == ("0.0.0.0", 49983)
+    assert host_port("39540", 39539) == ("127.0.0.1", 39540)
+    assert host_port(":39541", 39539) == ("127.0.0.1", 39541)
+    assert host_port("192.168.1.2", 39539) == ("192.168.1.2", 39539)
+    for bad in ("127.0.0.1:http", "127.0.0.1:0", "host:99999"):
+        with pytest.raises(ValueError, match="expected HOST:PORT with a port 1-65535"):
+            host_port(bad, 39539)
