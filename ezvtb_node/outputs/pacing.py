@@ -48,6 +48,7 @@ class Pacer:
         emit: Callable[[np.ndarray], None],
         fps: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        on_marker: Callable[[Any, float], None] | None = None,
     ) -> None:
         if not (isinstance(fps, int | float) and math.isfinite(fps) and 1 <= fps <= 1000):
             raise ValueError(f"output rate must be between 1 and 1000 frames per second, got {fps!r}")
@@ -57,6 +58,10 @@ class Pacer:
         self._lock = threading.Lock()
         self._times: list[float] = []  # when each pending frame becomes due, ascending
         self._frames: list[np.ndarray] = []
+        # A marker travels with the last frame of its batch and is reported when that frame is
+        # first emitted: the node uses it to measure tracking packet -> frame handed to the sinks.
+        self._markers: list[Any] = []
+        self._on_marker = on_marker
         self._current: np.ndarray | None = None
         self._last_batch_at: float | None = None
         self._batch_interval: float | None = None
@@ -79,8 +84,12 @@ class Pacer:
 
     # -- input --------------------------------------------------------------------------------------
 
-    def submit(self, frames: Sequence[np.ndarray], now: float | None = None) -> None:
-        """Take a batch (interpolated frames first, the real frame last); copies it, returns at once."""
+    def submit(self, frames: Sequence[np.ndarray], now: float | None = None, marker: Any = None) -> None:
+        """Take a batch (interpolated frames first, the real frame last); copies it, returns at once.
+
+        ``marker`` (any value) is passed to ``on_marker`` with the time the batch's last frame is
+        first emitted.
+        """
         if len(frames) == 0:
             raise ValueError("a frame batch must hold at least one frame, got an empty batch")
         copies = [np.array(frame, copy=True) for frame in frames]
@@ -91,6 +100,7 @@ class Pacer:
             self._counts["superseded"] += len(self._frames)
             self._times = [now + i * step for i in range(len(copies))]
             self._frames = copies
+            self._markers = [None] * (len(copies) - 1) + [marker]
             self._counts["batches"] += 1
 
     def _update_interval(self, now: float, n: int) -> float:
@@ -107,17 +117,23 @@ class Pacer:
 
     def frame_for(self, deadline: float) -> np.ndarray | None:
         """The frame to show at ``deadline``: the newest one due by then, or the previous one again."""
+        frame, _ = self._select(deadline)
+        return frame
+
+    def _select(self, deadline: float) -> tuple[np.ndarray | None, Any]:
+        marker = None
         with self._lock:
             due = bisect.bisect_right(self._times, deadline)
             if due:
                 self._current = self._frames[due - 1]
+                marker = next((m for m in reversed(self._markers[:due]) if m is not None), None)
                 self._counts["superseded"] += due - 1
-                del self._times[:due], self._frames[:due]
+                del self._times[:due], self._frames[:due], self._markers[:due]
                 self._counts["new"] += 1
             elif self._current is not None:
                 self._counts["repeated"] += 1
             self._counts["ticks"] += 1
-            return self._current
+            return self._current, marker
 
     # -- thread -------------------------------------------------------------------------------------
 
@@ -151,9 +167,11 @@ class Pacer:
             if remaining > 0 and self._stop.wait(remaining):
                 break
             self._lateness.append(self._clock() - deadline)
-            frame = self.frame_for(deadline)
+            frame, marker = self._select(deadline)
             if frame is not None:
                 self._emit_safely(frame)
+                if marker is not None and self._on_marker is not None:
+                    self._on_marker(marker, self._clock())
             tick += 1
             # No catch-up burst: deadlines already in the past are skipped, not served back to back.
             behind = math.floor((self._clock() - origin) / period) + 1 - tick

@@ -115,3 +115,21 @@ def test_a_failing_receiver_does_not_stop_the_clock():
         time.sleep(0.1)
     assert len(calls) >= 5
     assert pacer.stats()["emit_errors"] == len(calls)
+
+
+def test_marker_is_reported_once_when_the_real_frame_is_emitted():
+    reported = []
+    emitted = []
+    pacer = Pacer(
+        emit=lambda f: emitted.append(int(f[0, 0, 0])),
+        fps=100,
+        on_marker=lambda m, at: reported.append((m, at)),
+    )
+    with pacer:
+        submitted_at = time.monotonic()
+        pacer.submit([np.full((2, 2, 4), 1, np.uint8), np.full((2, 2, 4), 2, np.uint8)], marker="packet-7")
+        time.sleep(0.2)
+    assert [m for m, _ in reported] == ["packet-7"]
+    first_real = emitted.index(2)
+    assert 1 in emitted[:first_real], "the interpolated frame goes out before the real one"
+    assert reported[0][1] >= submitted_at
