@@ -22,7 +22,7 @@ from typing import IO
 
 from ezvtb_node.inputs.ifacialmocap import IFacialMocapDecoder
 from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameCallback, FrameSource
-from ezvtb_node.inputs.tracking import TrackingFrame, parse_trace_line
+from ezvtb_node.inputs.tracking import TrackingFrame, open_text, parse_trace_line
 from ezvtb_node.inputs.udp import Decoder
 from ezvtb_node.inputs.vmc import VmcDecoder
 
@@ -104,7 +104,7 @@ class _PacedReplay(FrameSource):
         return not self._stopping.wait(delay) if delay > 0 else not self._stopping.is_set()
 
     def _records(self) -> Iterator[tuple[float, object]]:
-        with open(self.path, encoding="utf-8") as file:
+        with open_text(self.path) as file:
             for number, line in enumerate(file, start=1):
                 if not line.strip():
                     continue
@@ -186,7 +186,7 @@ def open_replay(path: str | Path, **options) -> _PacedReplay:
     ``options`` as for either replay (speed, loop, lost_after, on_frame).
     """
     try:
-        with open(path, encoding="utf-8") as file:
+        with open_text(path) as file:
             first = next((line for line in file if line.strip()), "")
     except FileNotFoundError:
         raise FileNotFoundError(f"replay file not found: {path}") from None

@@ -5,6 +5,7 @@ A trace line is ``{"t": <seconds>, "source": "vmc"|"ifacialmocap"|..., "channels
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import threading
@@ -83,9 +84,16 @@ def parse_trace_lines(lines: Iterable[str], name: str = "trace") -> Iterator[Tra
             yield parse_trace_line(line, f"{name}:{number}")
 
 
+def open_text(path: str | Path) -> IO[str]:
+    """Open a trace or capture for reading; ``.gz`` files are decompressed on the fly."""
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return open(path, encoding="utf-8")
+
+
 def read_trace(path: str | Path) -> Iterator[TrackingFrame]:
     """Frames of a trace file, in file order; a malformed line raises ValueError naming file and line."""
-    with open(path, encoding="utf-8") as file:
+    with open_text(path) as file:
         yield from parse_trace_lines(file, str(path))
 
 

@@ -180,3 +180,16 @@ def test_trace_writer_skips_lost_frames_and_counts_from_the_first_frame():
         {"t": 0.0, "source": "vmc", "channels": {"jawOpen": 0.5}},
         {"t": 0.75, "source": "vmc", "channels": {"jawOpen": 0.25}},
     ]
+
+
+def test_gzipped_traces_replay_like_plain_ones(tmp_path):
+    import gzip
+
+    lines = [
+        '{"t": 0.0, "source": "vmc", "channels": {"jawOpen": 0.25}}',
+        '{"t": 0.01, "source": "vmc", "channels": {"jawOpen": 0.75}}',
+    ]
+    path = tmp_path / "trace.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    assert [f.channels["jawOpen"] for f in read_trace(path)] == [0.25, 0.75]
