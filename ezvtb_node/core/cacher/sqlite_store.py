@@ -59,13 +59,30 @@ def _check_location(path: Path) -> None:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    """A connection in the file's current journal mode: inspecting a file must not change it."""
+    return sqlite3.connect(path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+
+
+def _use_wal(conn: sqlite3.Connection) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     # NORMAL in WAL mode: a killed process loses nothing it committed; only a power cut may drop the
     # last transactions, never corrupt the file.
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA journal_size_limit=67108864")
     return conn
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path) -> bool:
+    """True when the file is ours; False when it is empty; CacheError when another program owns it."""
+    if conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
+        return True
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    if tables:
+        raise CacheError(
+            f"{path} is an SQLite database of another program (tables: {', '.join(sorted(tables))}); "
+            "refusing to touch it. Choose another cacher_db_path."
+        )
+    return False
 
 
 def _move_aside(path: Path, reason: str) -> Path:
@@ -98,7 +115,7 @@ class SqliteStore:
         except sqlite3.DatabaseError as exc:  # SQLite header but damaged ("not a database", "malformed")
             _move_aside(self.path, str(exc))
             self._writer = self._open_schema()
-        self._reader = _connect(self.path)
+        self._reader = _use_wal(_connect(self.path))
         self._reader_lock = threading.Lock()
         self._written_since_check = self.max_bytes  # forces one exact size check on the first write
 
@@ -108,18 +125,11 @@ class SqliteStore:
         except sqlite3.OperationalError as exc:
             raise CacheError(f"cannot open cache database {self.path}: {exc}") from exc
         try:
+            _refuse_foreign(conn, self.path)
+            _use_wal(conn)
             conn.execute("BEGIN IMMEDIATE")  # two processes creating the schema at once: one waits
-            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-            db = sqlite_utils.Database(conn)
-            tables = set(db.table_names())
-            if app_id != APPLICATION_ID:
-                if tables:
-                    raise CacheError(
-                        f"{self.path} is an SQLite database of another program "
-                        f"(tables: {', '.join(sorted(tables))}); "
-                        "refusing to touch it. Choose another cacher_db_path."
-                    )
-                self._create_schema(db)
+            if not _refuse_foreign(conn, self.path):
+                self._create_schema(sqlite_utils.Database(conn))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -240,7 +250,10 @@ def open_existing(path: str | os.PathLike[str]) -> sqlite_utils.Database:
         raise FileNotFoundError(f"no frame cache at {path}")
     _check_location(path)
     conn = _connect(path)
-    if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+    try:
+        if not _refuse_foreign(conn, path):
+            raise CacheError(f"{path} is an empty SQLite file, not an ezvtb-node frame cache")
+    except BaseException:
         conn.close()
-        raise CacheError(f"{path} is not an ezvtb-node frame cache")
-    return sqlite_utils.Database(conn)
+        raise
+    return sqlite_utils.Database(_use_wal(conn))
