@@ -136,8 +136,6 @@ def _core_options(pairs: list[str]) -> dict[str, object]:
 
 
 def _warm(args: argparse.Namespace) -> int:
-    from ezvtb_node.core import get_core  # the core is heavy; only warm needs it
-
     image = load_character(args.image)
     if args.grid:
         axes = parse_grid(args.grid)
@@ -147,6 +145,8 @@ def _warm(args: argparse.Namespace) -> int:
     else:
         pose_list = read_pose_file(args.poses)
         poses, total = iter(pose_list), len(pose_list)
+
+    from ezvtb_node.core import get_core  # the core is heavy; only warm needs it
 
     core = get_core(use_cacher=False, use_interpolation=False, **_core_options(args.core_option))
     core.setImage(image)
