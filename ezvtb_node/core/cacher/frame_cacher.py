@@ -12,6 +12,7 @@ import logging
 import os
 import queue
 import sqlite3
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ GB = 1024**3
 DEFAULT_DB_SIZE_GB = 4.0  # about 120 000 frames at quality 85, ~4 000 at quality 100
 DEFAULT_QUEUE_FRAMES = 32  # at most 32 MiB of raw frames waiting for the writer
 _BATCH = 16  # frames per SQLite transaction
+_WRITER_NICENESS = 10  # on a 2-core machine the writer must not take CPU from the renderer
 
 
 def default_db_path() -> Path:
@@ -228,6 +230,7 @@ class FrameCacher:
     # ---- writer thread ------------------------------------------------------------------------
 
     def _write_loop(self) -> None:
+        _lower_this_thread_priority()
         stopping = False
         while not stopping:
             try:
@@ -282,3 +285,16 @@ class FrameCacher:
             else:
                 self._counts["write_errors"] += 1
                 log.warning("frame cache %s: a write failed and was skipped: %s", self.db.path, exc)
+
+
+def _lower_this_thread_priority() -> None:
+    """Run the writer at a lower CPU priority so it only uses time the render thread leaves.
+
+    Linux applies setpriority to a single thread when given its thread id; elsewhere the call
+    would address a process, so it is skipped there.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), _WRITER_NICENESS)
+        except OSError as exc:
+            log.debug("frame cache writer keeps normal priority: %s", exc)
