@@ -51,23 +51,40 @@ def _events(t: np.ndarray, rng: np.random.Generator, gap: tuple[float, float], l
     return out
 
 
-def performance(seconds: float, seed: int, tracker_noise: float = 0.002) -> np.ndarray:
+def _motion_clock(t: np.ndarray, rng: np.random.Generator, still: float) -> np.ndarray:
+    """Time that only advances while the streamer moves: a fraction ``still`` of the take is spent
+    in 2–8 s holds, during which slow motions (head, smile, gaze) keep their value."""
+    if still <= 0:
+        return t
+    moving = np.ones_like(t)
+    start = 0.0
+    while start < t[-1]:
+        hold = rng.uniform(2.0, 8.0)
+        gap = hold * (1 - still) / still
+        moving[(t >= start + gap) & (t < start + gap + hold)] = 0
+        start += gap + hold
+    return np.cumsum(moving) / FPS
+
+
+def performance(seconds: float, seed: int, still: float = 0.0, tracker_noise: float = 0.001) -> np.ndarray:
     """(N, 45) float32 poses of a streamer talking and moving, as a smoothed tracker would deliver.
 
     Head sway (a few slow sinusoids), blinks every 2–6 s, talking bursts opening the mouth at
-    ~4 Hz, eye saccades, occasional brow raises, breathing at 20/min, and residual tracker noise
-    (std ``tracker_noise`` in parameter units, ~0.03° of head yaw by default) after smoothing.
+    ~4 Hz, eye saccades, occasional brow raises, breathing at 20/min, holds of the head, smile and
+    gaze for a fraction ``still`` of the time, and residual tracker noise (std ``tracker_noise`` in
+    parameter units: 0.001 is 0.015° of head yaw) after smoothing.
     """
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * FPS)) / FPS
+    clock = _motion_clock(t, rng, still)
     pose = np.zeros((len(t), POSE_SIZE))
 
     def noise(scale: float = 1.0) -> np.ndarray:
         return _smooth(rng.normal(0, tracker_noise * scale * 3, len(t)), 0.3)
 
-    pose[:, POSE_INDEX["head_x"]] = _slow_wave(t, rng, 0.5) + noise()
-    pose[:, POSE_INDEX["head_y"]] = _slow_wave(t, rng, 0.4) + noise()
-    pose[:, POSE_INDEX["neck_z"]] = _slow_wave(t, rng, 0.25) + noise()
+    pose[:, POSE_INDEX["head_x"]] = _slow_wave(clock, rng, 0.5) + noise()
+    pose[:, POSE_INDEX["head_y"]] = _slow_wave(clock, rng, 0.4) + noise()
+    pose[:, POSE_INDEX["neck_z"]] = _slow_wave(clock, rng, 0.25) + noise()
     pose[:, POSE_INDEX["body_y"]] = pose[:, POSE_INDEX["head_y"]]
     pose[:, POSE_INDEX["body_z"]] = pose[:, POSE_INDEX["neck_z"]]
     blink = _events(t, rng, (2.0, 6.0), 0.2)
@@ -79,11 +96,12 @@ def performance(seconds: float, seed: int, tracker_noise: float = 0.002) -> np.n
     talking = _smooth((np.sin(2 * np.pi * 0.15 * t + rng.uniform(0, 6)) > -0.2).astype(float), 0.05)
     syllables = np.abs(np.sin(2 * np.pi * 4.0 * t + _smooth(rng.normal(0, 0.6, len(t)), 0.1)))
     pose[:, POSE_INDEX["mouth_aaa"]] = talking * syllables * 0.8 + np.abs(noise(2))
-    smile = np.clip(_slow_wave(t, rng, 0.6), 0, 1)
+    smile = np.clip(_slow_wave(clock, rng, 0.6), 0, 1)
     for side in ("left", "right"):
         pose[:, POSE_INDEX[f"mouth_raised_corner_{side}"]] = smile + np.abs(noise())
     for axis in ("x", "y"):
-        targets = np.repeat(rng.uniform(-0.6, 0.6, len(t) // 60 + 1), 60)[: len(t)]
+        saccades = rng.uniform(-0.6, 0.6, int(clock[-1]) + 2)
+        targets = saccades[clock.astype(int)]
         pose[:, POSE_INDEX[f"iris_rotation_{axis}"]] = _smooth(targets, 0.5) + noise(2)
     pose[:, POSE_INDEX["breathing"]] = (1 - np.cos(2 * np.pi * t / 3.0)) / 2
     return np.clip(pose, POSE_MIN, POSE_MAX).astype(np.float32)

@@ -24,7 +24,8 @@ STORED_POSES = 120
 
 def pose(i: int) -> np.ndarray:
     p = np.zeros((1, 45), np.float32)
-    p[0, 39] = -0.9 + i * 0.01  # head_x, two buckets apart
+    p[0, 39] = -1.0 + (i % 100) * 0.02  # head_x, two buckets apart
+    p[0, 26] = (i // 100) * 0.1  # mouth_aaa
     return p
 
 

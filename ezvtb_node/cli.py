@@ -15,9 +15,7 @@ from collections.abc import Sequence
 
 from ezvtb_node import __version__
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "ezvtb_node.core.cacher.commands",
-)
+COMMAND_MODULES: tuple[str, ...] = ("ezvtb_node.core.cacher.commands",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,10 +13,10 @@ POSE_SIZE = 45
 
 
 def pose_for(index: int) -> np.ndarray:
-    """A distinct valid pose per index, far apart on the head_x/mouth axes (never one bucket)."""
+    """A distinct valid pose per index, apart on the head_x/mouth axes (never one bucket)."""
     pose = np.zeros((1, POSE_SIZE), dtype=np.float32)
-    pose[0, 39] = -1.0 + (index % 200) * 0.01  # head_x: 0.01 apart, two default steps
-    pose[0, 26] = (index // 200) * 0.05  # mouth_aaa
+    pose[0, 39] = -1.0 + (index % 100) * 0.02  # head_x: 0.02 apart, two default steps
+    pose[0, 26] = (index // 100) * 0.1  # mouth_aaa
     return pose
 
 

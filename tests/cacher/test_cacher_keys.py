@@ -42,7 +42,7 @@ def test_everything_that_changes_the_picture_changes_the_key():
     assert frame_key(_ctx(image="other"), pose, STEPS) != base
     assert frame_key(_ctx(engine="tha3/separable/fp32"), pose, STEPS) != base
     assert frame_key(_ctx(quality=70), pose, STEPS) != base
-    assert frame_key(_ctx(q=Quantization(head=0.01)), pose, STEPS) != base
+    assert frame_key(_ctx(q=Quantization(head=0.02)), pose, STEPS) != base
 
 
 def test_poses_in_one_bucket_share_a_key_and_neighbours_do_not():
@@ -50,16 +50,18 @@ def test_poses_in_one_bucket_share_a_key_and_neighbours_do_not():
     pose = np.zeros((1, 45), np.float32)
     head_x = POSE_INDEX["head_x"]
     mouth = POSE_INDEX["mouth_aaa"]
+    head_step, mouth_step = STEPS[head_x], STEPS[mouth]
+    assert head_step < mouth_step  # head moves show most: finer steps
     near = pose.copy()
-    near[0, head_x] = 0.002  # under half a head step (0.005)
-    near[0, mouth] = 0.009  # under half a mouth step (0.02)
+    near[0, head_x] = 0.4 * head_step
+    near[0, mouth] = 0.45 * mouth_step
     assert frame_key(ctx, near, STEPS) == frame_key(ctx, pose, STEPS)
     far = pose.copy()
-    far[0, head_x] = 0.004  # over half a head step: next bucket
+    far[0, head_x] = 0.6 * head_step  # over half a step: next bucket
     assert frame_key(ctx, far, STEPS) != frame_key(ctx, pose, STEPS)
-    # the same offset on a coarser group stays in the bucket
+    # the same offset on the coarser mouth group stays in the bucket
     far_mouth = pose.copy()
-    far_mouth[0, mouth] = 0.004
+    far_mouth[0, mouth] = 0.6 * head_step
     assert frame_key(ctx, far_mouth, STEPS) == frame_key(ctx, pose, STEPS)
 
 
