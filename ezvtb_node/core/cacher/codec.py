@@ -129,7 +129,8 @@ class FrameCodec:
         if not isinstance(quality, int) or isinstance(quality, bool) or not 1 <= quality <= 100:
             raise ValueError(f"cacher quality must be an integer from 1 to 100, got {quality!r}")
         self.quality = quality
-        self._chosen_backend = backend
+        # Load libjpeg-turbo now, so the first cache hit is not the one paying for it.
+        self._chosen_backend = backend or (jpeg_backend() if quality < 100 else None)
 
     @property
     def _backend(self) -> JpegBackend:

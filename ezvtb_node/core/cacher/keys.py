@@ -24,7 +24,7 @@ class Quantization:
     A pose value ``v`` falls into bucket ``round(v / step)``; poses in the same bucket share one
     cached frame. The signed head/body parameters span [-1, 1] for ±15° (head_x, neck_z, body_z) or
     ±10° (head_y, body_y) in the reference mapping, so 0.01 there is 0.15° or less: a fraction of a
-    pixel at the face's edge. The defaults cost about 56 dB PSNR against the exact pose on the
+    pixel at the face's edge. The defaults cost about 54 dB PSNR against the exact pose on the
     reference poser (JPEG at quality 85 costs about 34 dB): see docs/cacher.md.
     """
 
