@@ -156,3 +156,25 @@ def test_cli_errors_are_clear(tmp_path, capsys, character_png):
         == 1
     )
     assert "must be 512x512" in capsys.readouterr().err
+
+
+def test_cli_clear_on_a_locked_database_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    from ezvtb_node.core.cacher import sqlite_store
+
+    db = tmp_path / "cache.db"
+    with FrameCacher(True, 100, 0.0, db) as cacher:
+        cacher.set_context("img", "eng")
+        cacher.put(pose_for(0), frame_for(pose_for(0)))
+    monkeypatch.setattr(sqlite_store, "_BUSY_TIMEOUT_S", 0.1)
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a running node in the middle of a write
+    try:
+        assert cli.main(["cache", "clear", "--db", str(db)]) == 1
+        assert "locked" in capsys.readouterr().err
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert cli.main(["cache", "info", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"] == 1  # nothing was lost

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -66,16 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _info(args: argparse.Namespace) -> int:
     path = args.db or default_db_path()
-    db = open_existing(path)
-    try:
-        row = db.execute(
-            "SELECT count(*), total(size), count(DISTINCT context), min(last_used), max(last_used)"
-            " FROM frames"
-        ).fetchone()
-        page_size = db.execute("PRAGMA page_size").fetchone()[0]
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-    finally:
-        db.close()
+    with _sqlite_errors(path):
+        row, page_size, pages = _read_info(path)
     entries, stored, contexts, oldest, newest = row
     info = {
         "path": str(path),
@@ -94,19 +89,43 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _sqlite_errors(path: Path) -> Iterator[None]:
+    """SQLite trouble (locked by a running node for too long, I/O) as a one-line user error."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise RuntimeError(f"cache database {path}: {exc}") from exc
+
+
+def _read_info(path: Path) -> tuple[tuple, int, int]:
+    db = open_existing(path)
+    try:
+        row = db.execute(
+            "SELECT count(*), total(size), count(DISTINCT context), min(last_used), max(last_used)"
+            " FROM frames"
+        ).fetchone()
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    finally:
+        db.close()
+    return row, page_size, pages
+
+
 def _when(timestamp: float | None) -> str | None:
     return None if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def _clear(args: argparse.Namespace) -> int:
     path = args.db or default_db_path()
-    db = open_existing(path)
-    try:
-        removed = db.execute("SELECT count(*) FROM frames").fetchone()[0]
-        db["frames"].delete_where()
-        db.vacuum()
-    finally:
-        db.close()
+    with _sqlite_errors(path):
+        db = open_existing(path)
+        try:
+            removed = db.execute("SELECT count(*) FROM frames").fetchone()[0]
+            db["frames"].delete_where()
+            db.vacuum()
+        finally:
+            db.close()
     print(f"removed {removed} frames from {path}")
     return 0
 

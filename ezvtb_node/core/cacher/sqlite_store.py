@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 APPLICATION_ID = 0x657A7662  # "ezvb" in the SQLite header: marks the file as ours
 SCHEMA_VERSION = 1
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_BUSY_TIMEOUT_S = 10.0
+_BUSY_TIMEOUT_S = 10.0  # writers (off the render thread) and the CLI wait this long for a lock
+_READER_BUSY_TIMEOUT_MS = 20  # the render thread would rather miss than wait
 _EVICT_TO = 0.9  # evict down to 90 % of the cap so eviction does not run on every insert
 
 
@@ -116,6 +117,7 @@ class SqliteStore:
             _move_aside(self.path, str(exc))
             self._writer = self._open_schema()
         self._reader = _use_wal(_connect(self.path))
+        self._reader.execute(f"PRAGMA busy_timeout={_READER_BUSY_TIMEOUT_MS}")
         self._reader_lock = threading.Lock()
         self._written_since_check = self.max_bytes  # forces one exact size check on the first write
 
