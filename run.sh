@@ -33,7 +33,7 @@ ensure_venv() {
 ensure_runtime_system_packages() {
     # The frame cacher's fast JPEG codec (PyTurboJPEG) loads libturbojpeg at run time; without it
     # the cacher falls back to Pillow with a warning.
-    if ! ldconfig -p 2>/dev/null | grep -q libturbojpeg; then
+    if ! ldconfig -p 2>/dev/null | grep libturbojpeg >/dev/null; then  # no -q: SIGPIPE under pipefail
         if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
             apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libturbojpeg0 >/dev/null
         else
