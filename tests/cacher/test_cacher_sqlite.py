@@ -66,9 +66,10 @@ def test_a_new_process_hits_on_its_first_lookup(tmp_path):
     assert result["stats"]["db_hits"] == 5 and result["stats"]["misses"] == 0
 
 
-def test_database_is_capped_and_evicts_least_recently_used(tmp_path):
+@pytest.mark.parametrize("ram_gb", [0.0, 0.1], ids=["hits-from-file", "hits-from-ram"])
+def test_database_is_capped_and_evicts_least_recently_used(tmp_path, ram_gb):
     db = tmp_path / "frames.db"
-    with _db_cacher(db, db_frames=5) as cacher:
+    with _db_cacher(db, ram_gb=ram_gb, db_frames=5) as cacher:
         for i in range(5):
             cacher.put(pose_for(i), frame_for(pose_for(i)))
         cacher.flush()
@@ -80,7 +81,8 @@ def test_database_is_capped_and_evicts_least_recently_used(tmp_path):
         cacher.flush()
         stats = cacher.stats()
         assert stats["db_bytes"] <= 5 * FRAME_BYTES and stats["db_evictions"] == 2
-        present = [cacher.get(pose_for(i)) is not None for i in range(6)]
+    with _db_cacher(db) as reopened:
+        present = [reopened.get(pose_for(i)) is not None for i in range(6)]
     assert present == [True, False, False, True, True, True]
 
 

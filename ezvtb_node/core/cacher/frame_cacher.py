@@ -136,17 +136,16 @@ class FrameCacher:
         entry = self.ram.get(key)
         if entry is not None:
             self._counts["ram_hits"] += 1
-            return self.codec.decode(entry)
-        if self.db is not None:
-            entry = self._read_db(key)
-            if entry is not None:
-                self._counts["db_hits"] += 1
-                self.ram.put(key, entry)
-                with self._touched_lock:
-                    self._touched.add(key)
-                return self.codec.decode(entry)
-        self._counts["misses"] += 1
-        return None
+        elif self.db is not None and (entry := self._read_db(key)) is not None:
+            self._counts["db_hits"] += 1
+            self.ram.put(key, entry)
+        else:
+            self._counts["misses"] += 1
+            return None
+        if self.db is not None:  # the file's eviction order must see hits served from RAM too
+            with self._touched_lock:
+                self._touched.add(key)
+        return self.codec.decode(entry)
 
     def _read_db(self, key: bytes) -> EncodedFrame | None:
         try:
