@@ -30,6 +30,18 @@ ensure_venv() {
     echo "$want" > "$stamp"
 }
 
+ensure_runtime_system_packages() {
+    # The frame cacher's fast JPEG codec (PyTurboJPEG) loads libturbojpeg at run time; without it
+    # the cacher falls back to Pillow with a warning.
+    if ! ldconfig -p 2>/dev/null | grep libturbojpeg >/dev/null; then  # no -q: SIGPIPE under pipefail
+        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libturbojpeg0 >/dev/null
+        else
+            echo "note: libturbojpeg not found; the frame cacher will use the slower Pillow JPEG codec" >&2
+        fi
+    fi
+}
+
 ensure_test_system_packages() {
     # The browser-source tests drive a real headless Chromium.
     if ! command -v chromium >/dev/null 2>&1; then
@@ -46,15 +58,18 @@ shift || true
 case "$job" in
     demo)
         ensure_venv export
+        ensure_runtime_system_packages
         exec "$VENV/bin/ezvtb-node" demo "$@"
         ;;
     test)
         ensure_venv export,test
+        ensure_runtime_system_packages
         ensure_test_system_packages
         exec "$PY" -m pytest "$@"
         ;;
     cli)
         ensure_venv export
+        ensure_runtime_system_packages
         exec "$VENV/bin/ezvtb-node" "$@"
         ;;
     *)

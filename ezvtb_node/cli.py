@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ezvtb_node.core.commands",
     "ezvtb_node.outputs.commands",
     "ezvtb_node.inputs.commands",
+    "ezvtb_node.core.cacher.commands",
 )
 
 
