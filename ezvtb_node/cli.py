@@ -15,8 +15,7 @@ from collections.abc import Sequence
 
 from ezvtb_node import __version__
 
-COMMAND_MODULES: tuple[str, ...] = (
-)
+COMMAND_MODULES: tuple[str, ...] = ("ezvtb_node.mapping.commands",)
 
 
 def build_parser() -> argparse.ArgumentParser:
