@@ -249,11 +249,10 @@ class _Loader:
     def _check_value_name(self, name: str) -> None:
         key = ("values", name)
         if not _VALUE_NAME.match(name):
+            # Channels are camelCase or dotted, so this also keeps values from shadowing channels.
             raise self.read.error(key, f"value names are lower_case_with_underscores, got '{name}'")
         if name in POSE_INDEX:
             raise self.read.error(key, f"'{name}' is a THA3 parameter: define it under [pose]")
-        if name in KNOWN_CHANNELS:
-            raise self.read.error(key, f"'{name}' is a tracking channel name; pick another value name")
 
     def _definition(
         self, name: str, key: tuple[str, ...], spec: Any, raw: dict[str, tuple[tuple[str, ...], Any]]
