@@ -56,7 +56,6 @@ _FILTER_KEYS = ("enabled", "min_cutoff", "beta")
 
 
 def _per_group(
-    reader: TableReader,
     table: dict[str, Any],
     key: tuple[str, ...],
     default: float,
@@ -102,7 +101,7 @@ def read_post_settings(reader: TableReader, data: dict[str, Any]) -> PostSetting
         return reader.number(value, key, 0, 1)
 
     steps = _per_group(
-        reader, quantize, ("quantize",), step(quantize.get("default", 0.0), ("quantize", "default")), step
+        quantize, ("quantize",), step(quantize.get("default", 0.0), ("quantize", "default")), step
     )
 
     breathing = reader.table(data.get("breathing", {}), ("breathing",))
