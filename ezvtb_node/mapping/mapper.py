@@ -96,7 +96,10 @@ class Mapper:
                     values[i] -= rest
                 elif rest < 1.0:
                     values[i] = max(0.0, (values[i] - rest) / (1.0 - rest))
-            self._last_raw = self._mapping.evaluate_values(values)
+            raw = self._mapping.evaluate_values(values)
+            if not np.isfinite(raw).all():  # a NaN from the tracker must not reach the renderer
+                raw = np.where(np.isfinite(raw), raw, self._last_raw)
+            self._last_raw = raw
         presence = self._presence(lost, t)
         pose = self._last_raw * presence if presence < 1.0 else self._last_raw.copy()
         if self._filter_on:

@@ -201,3 +201,11 @@ def test_reload_checks_are_rate_limited(write_mapping):
     path.write_text(SIMPLE.replace('"jawOpen" }', '"jawOpen", scale = 3.0 }'), encoding="utf-8")
     os.utime(path, ns=(1, 1))
     assert not mapper.reload_if_changed(min_interval=60)
+
+
+def test_non_finite_channels_keep_the_last_good_value(write_mapping):
+    mapper = Mapper(write_mapping(SIMPLE))
+    mapper.update({"jawOpen": 0.3, "head.yaw": 2.0}, 0.0)
+    pose = mapper.update({"jawOpen": float("nan"), "head.yaw": 4.0}, 0.1)[0]
+    assert pose[AAA] == pytest.approx(0.3) and pose[HEAD_Y] == pytest.approx(0.4)
+    assert np.isfinite(mapper.update({"jawOpen": float("inf")}, 0.2)).all()
