@@ -22,6 +22,7 @@ _KEY_LINE = re.compile(
     r"""^\s*((?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*)\s*="""
 )
 _KEY_PART = re.compile(r"""[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'""")
+_STRING = re.compile(r""""(?:\\.|[^"\\])*"|'[^']*'""")
 
 
 class TomlSyntaxError(ValueError):
@@ -51,7 +52,7 @@ def scan_key_lines(text: str) -> dict[tuple[str, ...], int]:
             key = _KEY_LINE.match(line)
             if key:
                 lines.setdefault((*table, *_split_key(key.group(1))), number)
-        code = line.split("#", 1)[0]
+        code = _STRING.sub('""', line).split("#", 1)[0]  # brackets in strings or comments don't count
         open_brackets = max(0, open_brackets + code.count("[") - code.count("]"))
     return lines
 
