@@ -3,6 +3,7 @@
 import logging
 import math
 import os
+import time
 
 import numpy as np
 import pytest
@@ -209,3 +210,30 @@ def test_non_finite_channels_keep_the_last_good_value(write_mapping):
     pose = mapper.update({"jawOpen": float("nan"), "head.yaw": 4.0}, 0.1)[0]
     assert pose[AAA] == pytest.approx(0.3) and pose[HEAD_Y] == pytest.approx(0.4)
     assert np.isfinite(mapper.update({"jawOpen": float("inf")}, 0.2)).all()
+
+
+def test_edit_applies_within_a_second_when_polled_every_frame(write_mapping):
+    path = write_mapping(SIMPLE)
+    mapper = Mapper(path)
+    mapper.reload_if_changed()
+    path.write_text(SIMPLE.replace('"jawOpen" }', '"jawOpen", scale = 0.5 }'), encoding="utf-8")
+    stamp = os.stat(path).st_mtime_ns + 1_000_000_000
+    os.utime(path, ns=(stamp, stamp))
+    deadline = time.monotonic() + 1.0
+    while not mapper.reload_if_changed() and time.monotonic() < deadline:
+        time.sleep(1 / 60)
+    assert mapper.update({"jawOpen": 0.8}, 0.0)[0, AAA] == pytest.approx(0.4)
+
+
+def test_vrm_mapping_turns_presets_into_expressions():
+    mapper = Mapper(MAPPINGS / "vmc_vrm.toml", filters=False)
+    pose = mapper.update({"vrm.A": 0.9, "vrm.Blink_L": 1.0, "vrm.LookRight": 0.5, "head.yaw": 5.0}, 0.0)[0]
+    assert pose[AAA] == pytest.approx(0.9, abs=0.005)
+    assert pose[WINK_L] == pytest.approx(1.0) and pose[WINK_R] == 0.0
+    assert pose[POSE_INDEX["iris_rotation_y"]] == pytest.approx(0.5, abs=0.021)  # iris step 0.04
+    assert pose[HEAD_Y] == pytest.approx(-0.5) and pose[POSE_INDEX["body_y"]] == pytest.approx(-0.5)
+    joyful = mapper.update({"vrm.Joy": 1.0, "vrm.Blink": 1.0}, 0.1)[0]
+    assert joyful[WINK_L] == 0.0 and joyful[POSE_INDEX["eye_happy_wink_right"]] == pytest.approx(1.0)
+    assert joyful[POSE_INDEX["mouth_raised_corner_left"]] == pytest.approx(1.0)
+    sad = mapper.update({"vrm.Sorrow": 0.6}, 0.2)[0]
+    assert sad[POSE_INDEX["eyebrow_troubled_left"]] == pytest.approx(0.6)
