@@ -2,7 +2,9 @@
 
 ``Mapper`` owns the state around a :class:`Mapping`: neutral calibration, idle easing when tracking
 is lost, the One Euro filter, automatic blinks, breathing, quantization, and hot reload of the
-file. One thread calls it (the node's tracking or render loop).
+file. One thread calls ``update`` and ``reload_if_changed`` (the node's mapping loop);
+``calibrate_neutral`` may come from another (an OSC or HTTP handler): it only swaps in a new
+neutral table, which ``update`` picks up on its next frame.
 
 Order per frame: calibrate channels → evaluate the mapping → ease toward rest while lost → filter →
 auto blink → breathing → quantize → clip to the THA3 ranges.
