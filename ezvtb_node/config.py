@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
+from ezvtb_node.mapping.tomllines import tomllib
 
 
 def _default_outputs() -> list[str]:
