@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ezvtb_node.core.backends import Selection, select_backend
+from ezvtb_node.core.cacher import FrameCacher, image_digest
 from ezvtb_node.core.engines import EngineError, EngineSet, ensure_engine_set, load_engine_set
 from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.core.stage_cache import StageCache
@@ -52,6 +52,20 @@ class Core:
         _check_stage_io(self.engine, runners)
         stage_cache = StageCache(int(options.model_cache_size * 1e9)) if options.model_cache else None
         self._pipeline = ThaPipeline(runners, stage_cache)
+        # What besides the pose decides the pixels: the engine files and the runtime (runtimes may
+        # round differently by a level). The frame cacher keys on it.
+        self.engine_id = f"{self.engine.identity}-{backend.name}"
+        self._cacher = (
+            FrameCacher(
+                on_database=options.cacher_on_database,
+                quality=options.cacher_quality,
+                ram_size_gb=options.cacher_ram_size,
+                db_path=options.cacher_db_path,
+                db_size_gb=options.cacher_db_size,
+            )
+            if options.use_cacher
+            else None
+        )
         self._outputs: list[np.ndarray] = [np.zeros(IMAGE_SHAPE, np.uint8)]
         self.image_digest: str | None = None
         self._frames = 0
@@ -65,18 +79,44 @@ class Core:
         the previous image is dropped.
         """
         image = _validated_image(img)
-        self.image_digest = hashlib.blake2b(image.tobytes(), digest_size=16).hexdigest()
+        self.image_digest = image_digest(image)
         self._pipeline.set_image(image)
+        if self._cacher is not None:
+            self._cacher.set_context(self.image_digest, self.engine_id)
 
     def inference(self, pose: np.ndarray) -> list[np.ndarray]:
         """Render ``pose`` (float32 (1, 45); (45,) and float64 accepted; values clamped to THA3 ranges)."""
         pose = _validated_pose(pose)
         start = time.perf_counter()
-        frame = self._pipeline.render(pose)
+        frame = self._cached_or_rendered(pose)
         self._render_seconds += time.perf_counter() - start
         self._frames += 1
         np.copyto(self._outputs[0], frame)
         return self._outputs
+
+    def close(self) -> None:
+        """Store what the frame cacher still holds and release it. Safe to call twice."""
+        if self._cacher is not None:
+            self._cacher.close()
+
+    def __enter__(self) -> Core:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _cached_or_rendered(self, pose: np.ndarray) -> np.ndarray:
+        if self._cacher is None:
+            return self._pipeline.render(pose)
+        if self.image_digest is None:
+            raise RuntimeError("no character image: call setImage() before inference()")
+        hit = self._cacher.get(pose)
+        if hit is not None:
+            return hit
+        # Every pose of a cache bucket must show the same picture: render the bucket's centre.
+        frame = self._pipeline.render(self._cacher.snap(pose))
+        self._cacher.put(pose, frame)
+        return frame
 
     # -- what runs -------------------------------------------------------------------------------
     def describe(self) -> dict:
@@ -101,7 +141,12 @@ class Core:
                 "max_bytes": stage_cache.max_bytes if stage_cache is not None else 0,
                 "note": "this backend keeps intermediates in host RAM" if o.model_vram_cache else None,
             },
-            "cacher": {"enabled": False, "note": "frame cacher not available in this build"},
+            "cacher": {
+                "enabled": self._cacher is not None,
+                "where": ("sqlite" if o.cacher_on_database else "ram") if self._cacher is not None else None,
+                "quality": o.cacher_quality,
+                "db_path": self._cacher.stats()["db_path"] if self._cacher is not None else None,
+            },
             "interpolation": {"enabled": False, "note": "interpolation not available in this build"},
             "sr": {"enabled": False, "note": "super-resolution not available in this build"},
         }
@@ -114,6 +159,7 @@ class Core:
             "render_ms_mean": 1000 * self._render_seconds / self._frames if self._frames else 0.0,
             "last_stage_ms": {k: 1000 * v for k, v in self._pipeline.last_timings.items()},
             "model_cache": stage_cache.stats() if stage_cache is not None else None,
+            "cacher": self._cacher.stats() if self._cacher is not None else None,
         }
 
     # -- internals -------------------------------------------------------------------------------

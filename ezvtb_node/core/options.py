@@ -34,6 +34,8 @@ class CoreOptions:
     cacher_quality: int = 85
     cacher_ram_size: float = 2.0
     cacher_db_path: str | None = None
+    # Ours: size cap of the SQLite frame cache (least recently used frames are evicted).
+    cacher_db_size: float = 4.0
     use_interpolation: bool = True
     interpolation_scale: int = 2
     interpolation_half: bool = True
@@ -72,7 +74,7 @@ class CoreOptions:
         ):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        for name in ("model_cache_size", "cacher_ram_size"):
+        for name in ("model_cache_size", "cacher_ram_size", "cacher_db_size"):
             value = getattr(self, name)
             is_number = isinstance(value, int | float) and not isinstance(value, bool)
             if not is_number or not math.isfinite(value) or value < 0:
