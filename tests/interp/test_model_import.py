@@ -54,7 +54,7 @@ def test_files_that_are_not_models_are_rejected(tmp_path):
     junk.write_bytes(b"not a protobuf at all")
     with pytest.raises(ValueError, match="not a loadable ONNX model"):
         validate_model(junk)
-    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.onnx"):
         validate_model(tmp_path / "missing.onnx")
 
 
