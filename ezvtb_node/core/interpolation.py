@@ -213,3 +213,40 @@ def make_interpolator(
         log.info("no imported RIFE model for x%d: using the embedded optical-flow interpolator", scale)
         return FlowInterpolator(scale)
     return RifeOnnxInterpolator(model, providers)
+
+
+class InterpolationStage:
+    """Turns a stream of THA3 frames into `scale` output frames per input frame.
+
+    `process(frame)` returns `scale` frames: the `scale - 1` in-between frames from the previous
+    input to this one, then this frame itself, so output lags the renderer by one frame. The first
+    call after construction or `reset()` (e.g. after a new character image) has nothing to come
+    from: it returns the new frame `scale` times, keeping the number of frames per call constant.
+
+    The stage keeps its own copy of the previous frame, because the renderer reuses its output
+    array in place; the returned arrays are overwritten by the next call.
+    """
+
+    def __init__(self, interpolator: FrameInterpolator) -> None:
+        self.interpolator = interpolator
+        self.scale = interpolator.scale
+        self._previous = np.empty(FRAME_SHAPE, np.uint8)
+        self._current = np.empty(FRAME_SHAPE, np.uint8)
+        self._repeats = [np.empty(FRAME_SHAPE, np.uint8) for _ in range(self.scale - 1)]
+        self._has_previous = False
+
+    def reset(self) -> None:
+        self._has_previous = False
+
+    def process(self, frame: np.ndarray) -> list[np.ndarray]:
+        _check_frame("frame", frame)
+        np.copyto(self._current, frame)
+        if self._has_previous:
+            between = self.interpolator.interpolate(self._previous, self._current)
+        else:
+            for repeat in self._repeats:
+                np.copyto(repeat, frame)
+            between = self._repeats
+        self._previous, self._current = self._current, self._previous
+        self._has_previous = True
+        return [*between, self._previous]

@@ -9,6 +9,7 @@ import pytest
 from ezvtb_node.core.interpolation import (
     CrossFadeInterpolator,
     FlowInterpolator,
+    InterpolationStage,
     RifeOnnxInterpolator,
     intermediate_times,
     make_interpolator,
@@ -133,3 +134,31 @@ def test_crossfade_baseline_is_what_it_claims(random_frames):
     got = CrossFadeInterpolator(4).interpolate(frame0, frame1)[1]
     expected = cv2.addWeighted(frame0, 0.5, frame1, 0.5, 0.0)
     assert np.array_equal(got, expected)
+
+
+def test_stage_returns_scale_frames_ending_with_the_new_one():
+    stage = InterpolationStage(FlowInterpolator(3))
+    first, second = textured_disc(220.0), textured_disc(244.0)
+    out = stage.process(first)
+    assert len(out) == 3 and all(np.array_equal(f, first) for f in out)  # nothing to come from yet
+    out = stage.process(second)
+    assert len(out) == 3
+    assert np.array_equal(out[-1], second)
+    assert [round(alpha_centroid_x(f)) for f in out[:2]] == [228, 236]
+
+
+def test_stage_keeps_its_own_copy_of_the_previous_frame():
+    stage = InterpolationStage(FlowInterpolator(2))
+    renderer_buffer = textured_disc(220.0)
+    stage.process(renderer_buffer)
+    renderer_buffer[:] = textured_disc(244.0)  # the renderer reuses its output array in place
+    middle = stage.process(renderer_buffer)[0]
+    assert alpha_centroid_x(middle) == pytest.approx(232.0, abs=0.75)
+
+
+def test_stage_reset_starts_over_without_interpolating_across_it():
+    stage = InterpolationStage(FlowInterpolator(2))
+    stage.process(textured_disc(100.0))
+    stage.reset()
+    new = textured_disc(300.0)
+    assert all(np.array_equal(f, new) for f in stage.process(new))
