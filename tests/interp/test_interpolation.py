@@ -15,6 +15,7 @@ from ezvtb_node.core.interpolation import (
     make_interpolator,
 )
 from ezvtb_node.core.model_import import import_model
+from ezvtb_node.mapping.pose import POSE_INDEX
 
 
 def textured_disc(center_x: float) -> np.ndarray:
@@ -37,13 +38,13 @@ def alpha_centroid_x(frame: np.ndarray) -> float:
     return float((alpha.sum(axis=0) * np.arange(512)).sum() / alpha.sum())
 
 
+def visible(frame: np.ndarray) -> np.ndarray:
+    """Premultiplied colour and alpha: what shows on screen (hidden colour does not count)."""
+    alpha = frame[:, :, 3:4].astype(np.float32)
+    return np.concatenate([frame[:, :, :3] * (alpha / 255.0), alpha], axis=2)
+
+
 def error(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean absolute difference of premultiplied colour and alpha (hidden colour does not count)."""
-
-    def visible(frame: np.ndarray) -> np.ndarray:
-        alpha = frame[:, :, 3:4].astype(np.float32)
-        return np.concatenate([frame[:, :, :3] * (alpha / 255.0), alpha], axis=2)
-
     return float(np.mean(np.abs(visible(a) - visible(b))))
 
 
@@ -162,3 +163,28 @@ def test_stage_reset_starts_over_without_interpolating_across_it():
     stage.reset()
     new = textured_disc(300.0)
     assert all(np.array_equal(f, new) for f in stage.process(new))
+
+
+@pytest.mark.slow
+def test_on_real_tha3_frames_flow_beats_cross_fade():
+    """Head turn rendered by the reference THA3 poser (torch): the interpolated middle frame is
+    closer to THA3's own middle frame than a cross-fade is."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+    from interp_tha3_render import ReferenceRenderer, packaged_character
+
+    renderer = ReferenceRenderer(packaged_character())
+    pose = np.zeros(45, np.float32)
+    frames = []
+    for head_y in (0.0, 0.15, 0.3):
+        pose[POSE_INDEX["head_y"]] = head_y
+        frames.append(renderer.render(pose))
+
+    def psnr(a: np.ndarray, b: np.ndarray) -> float:
+        return 10 * np.log10(255**2 / np.mean((visible(a) - visible(b)) ** 2))
+
+    flow = FlowInterpolator(2).interpolate(frames[0], frames[2])[0]
+    fade = CrossFadeInterpolator(2).interpolate(frames[0], frames[2])[0]
+    assert psnr(flow, frames[1]) > psnr(fade, frames[1]) + 3.0
