@@ -12,6 +12,7 @@ Then the time per in-between frame (median and p99 over repeated runs).
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
@@ -19,6 +20,19 @@ import numpy as np
 from interp_sequences import rendered_cases  # benchmarks/ is on sys.path when run as a script
 
 from ezvtb_node.core.interpolation import CrossFadeInterpolator, FlowInterpolator, intermediate_times
+
+
+def machine_description() -> str:
+    """CPU model, core count and load: the machine is shared, so the load says how noisy timings are."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = "/proc/cpuinfo"
+    if os.path.exists(cpuinfo):
+        with open(cpuinfo) as info:
+            model = next(
+                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), model
+            )
+    load = f", load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
+    return f"{model}, {os.cpu_count()} cores{load}, Python {platform.python_version()}"
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -74,8 +88,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=60, help="timed calls per scale and method")
     args = parser.parse_args()
     cases = rendered_cases()
-    print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}, "
-          f"{len(cases)} THA3 cases (medians; shared machine, expect noise)")  # fmt: skip
+    print(
+        f"machine: {machine_description()}; {len(cases)} THA3 cases (medians; shared machine, expect noise)"
+    )
     print()
     print("| scale | method | PSNR colour (dB) | PSNR alpha (dB) | ms / in-between frame (median) | p99 |")
     print("|---|---|---|---|---|---|")

@@ -12,12 +12,11 @@ folder is measured too.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import cv2
 import numpy as np
-from interp_quality import premultiplied, psnr
+from interp_quality import machine_description, premultiplied, psnr
 from interp_sequences import rendered_cases
 
 from ezvtb_node.core.model_import import SR_INPUTS, find_sr_model
@@ -59,8 +58,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="timed calls per upscaler and scale")
     args = parser.parse_args()
     frames = [case.frames[0] for case in rendered_cases()]
-    print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}, "
-          f"{len(frames)} THA3 frames (medians; shared machine, expect noise)\n")  # fmt: skip
+    print(f"machine: {machine_description()}; {len(frames)} THA3 frames (medians; shared machine, noisy)\n")
     print("| upscaler | scale | ms / frame (median) | p99 | round-trip PSNR colour (dB) | alpha (dB) |")
     print("|---|---|---|---|---|---|")
     for scale in (2, 4):
