@@ -70,17 +70,25 @@ def per_case(scale: int, cases) -> list[tuple[str, float, float]]:
     return rows
 
 
-def timing(interp_cls, scale: int, cases, repeat: int) -> tuple[float, float]:
-    """Median and p99 milliseconds per in-between frame (whole call / (scale-1))."""
+def measure_ms(call, repeat: int) -> tuple[float, float, float]:
+    """Median and p99 wall-clock ms of `call(i)`, and median CPU ms summed over threads (less
+    sensitive to other jobs on a shared machine). One warm-up call first."""
+    call(0)
+    wall, cpu = [], []
+    for i in range(repeat):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        call(i)
+        wall.append((time.perf_counter() - start) * 1000.0)
+        cpu.append((time.process_time() - start_cpu) * 1000.0)
+    return float(np.median(wall)), float(np.percentile(wall, 99)), float(np.median(cpu))
+
+
+def timing(interp_cls, scale: int, cases, repeat: int) -> tuple[float, float, float]:
+    """measure_ms of one interpolate() call, per in-between frame (divided by scale − 1)."""
     interp = interp_cls(scale)
     pairs = [(c.frames[0], c.frames[1]) for c in cases]
-    interp.interpolate(*pairs[0])  # warm-up
-    samples = []
-    for i in range(repeat):
-        start = time.perf_counter()
-        interp.interpolate(*pairs[i % len(pairs)])
-        samples.append((time.perf_counter() - start) * 1000.0 / (scale - 1))
-    return float(np.median(samples)), float(np.percentile(samples, 99))
+    numbers = measure_ms(lambda i: interp.interpolate(*pairs[i % len(pairs)]), repeat)
+    return tuple(n / (scale - 1) for n in numbers)
 
 
 def main() -> None:
@@ -92,16 +100,16 @@ def main() -> None:
         f"machine: {machine_description()}; {len(cases)} THA3 cases (medians; shared machine, expect noise)"
     )
     print()
-    print("| scale | method | PSNR colour (dB) | PSNR alpha (dB) | ms / in-between frame (median) | p99 |")
-    print("|---|---|---|---|---|---|")
+    print("| scale | method | PSNR colour (dB) | PSNR alpha (dB) | ms / in-between (median) | p99 | CPU ms |")
+    print("|---|---|---|---|---|---|---|")
     for scale in (2, 3, 4):
         results = {}
         for name, cls in (("flow (embedded)", FlowInterpolator), ("cross-fade", CrossFadeInterpolator)):
             results[name] = (*quality(cls, scale, cases), *timing(cls, scale, cases, args.repeat))
-            rgb, alpha, median, p99 = results[name]
-            print(f"| x{scale} | {name} | {rgb:.2f} | {alpha:.2f} | {median:.2f} | {p99:.2f} |")
+            rgb, alpha, median, p99, cpu = results[name]
+            print(f"| x{scale} | {name} | {rgb:.2f} | {alpha:.2f} | {median:.2f} | {p99:.2f} | {cpu:.2f} |")
         gain = [f - c for f, c in zip(results["flow (embedded)"][:2], results["cross-fade"][:2], strict=True)]
-        print(f"| x{scale} | gain flow − cross-fade | {gain[0]:+.2f} | {gain[1]:+.2f} | | |")
+        print(f"| x{scale} | gain flow − cross-fade | {gain[0]:+.2f} | {gain[1]:+.2f} | | | |")
     print()
     print("Per case, x2 (t = 1/2), colour PSNR dB:")
     print("| case | flow | cross-fade | gain |")

@@ -12,11 +12,10 @@ folder is measured too.
 from __future__ import annotations
 
 import argparse
-import time
 
 import cv2
 import numpy as np
-from interp_quality import machine_description, premultiplied, psnr
+from interp_quality import machine_description, measure_ms, premultiplied, psnr
 from interp_sequences import rendered_cases
 
 from ezvtb_node.core.model_import import SR_INPUTS, find_sr_model
@@ -34,16 +33,6 @@ def roundtrip_psnr(upscaler: Upscaler, frames: list[np.ndarray]) -> tuple[float,
     return float(np.mean(rgb)), float(np.mean(alpha))
 
 
-def cost_ms(upscaler: Upscaler, frames: list[np.ndarray], repeat: int) -> tuple[float, float]:
-    upscaler.upscale(frames[0])
-    samples = []
-    for i in range(repeat):
-        start = time.perf_counter()
-        upscaler.upscale(frames[i % len(frames)])
-        samples.append((time.perf_counter() - start) * 1000.0)
-    return float(np.median(samples)), float(np.percentile(samples, 99))
-
-
 def upscalers(scale: int) -> dict[str, Upscaler]:
     found = {name: make_upscaler(name, scale) for name in ("anime4k", "bicubic")}
     for family in SR_INPUTS.values():
@@ -59,16 +48,20 @@ def main() -> None:
     args = parser.parse_args()
     frames = [case.frames[0] for case in rendered_cases()]
     print(f"machine: {machine_description()}; {len(frames)} THA3 frames (medians; shared machine, noisy)\n")
-    print("| upscaler | scale | ms / frame (median) | p99 | round-trip PSNR colour (dB) | alpha (dB) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| upscaler | scale | ms / frame (median) | p99 | CPU ms | round-trip PSNR colour (dB) | alpha (dB) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for scale in (2, 4):
         for name, upscaler in upscalers(scale).items():
-            median, p99 = cost_ms(upscaler, frames, args.repeat)
+            median, p99, cpu = measure_ms(
+                lambda i, u=upscaler: u.upscale(frames[i % len(frames)]), args.repeat
+            )
             quality = "| – | –"
             if scale == 2:
                 rgb, alpha = roundtrip_psnr(upscaler, frames)
                 quality = f"| {rgb:.2f} | {alpha:.2f}"
-            print(f"| {name} | x{scale} | {median:.1f} | {p99:.1f} {quality} |")
+            print(f"| {name} | x{scale} | {median:.1f} | {p99:.1f} | {cpu:.1f} {quality} |")
 
 
 if __name__ == "__main__":
