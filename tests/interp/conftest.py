@@ -58,7 +58,7 @@ def build_rife(
             helper.make_node("Round", [f"sum_{i}"], [f"round_{i}"]),
             helper.make_node("Cast", [f"round_{i}"], [name], to=TensorProto.UINT8),
         ]
-    nodes.append(helper.make_node("Identity", [input_names[1]], [names[-1]]))
+    nodes.append(helper.make_node("Cast", [input_names[1]], [names[-1]], to=TensorProto.UINT8))
     shape = input_shape or FRAME
     graph = helper.make_graph(
         nodes,

@@ -31,8 +31,11 @@ def test_sr_files_are_recognised(sr_model, input_name, family, scale):
     ("kwargs", "expected_words"),
     [
         ({"input_names": ("img0", "img1")}, ["tha_img_0", "'img0'"]),
-        ({"input_type": TensorProto.FLOAT}, ["uint8", "float"]),
-        ({"input_shape": [256, 256, 4]}, ["(512, 512, 4)", "(256, 256, 4)"]),
+        ({"input_type": TensorProto.FLOAT}, ["must be uint8 (512, 512, 4) BGRA, found 'tha_img_0' float"]),
+        (
+            {"input_shape": [256, 256, 4]},
+            ["must be uint8 (512, 512, 4) BGRA, found 'tha_img_0' uint8 (256, 256, 4)"],
+        ),
         ({"output_names": ["interpo_0", "result"]}, ["tha_res", "'result'"]),
         ({"output_names": ["interpo_0", "interpo_1", "interpo_2", "interpo_3", "tha_res"]}, ["n = 2, 3"]),
     ],
