@@ -81,6 +81,8 @@ class FlowInterpolator:
         # size scored like a 256² input refined to 1/2 (1.5 dB above the plain preset on 256²
         # THA3 motion) with cheaper low-resolution bookkeeping (benchmarks/interp_quality.py).
         self._dis.setFinestScale(0)
+        # Patches every 6 px instead of 4: a quarter less CPU for 0.14 dB.
+        self._dis.setPatchStride(6)
         size = FRAME_SHAPE[0]
         ys, xs = np.mgrid[0:flow_size, 0:flow_size].astype(np.float32)
         self._grid = np.dstack([xs, ys])
