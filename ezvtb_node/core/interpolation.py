@@ -114,7 +114,8 @@ class FlowInterpolator:
         )
 
     def _visibility(self, flow_ab: np.ndarray, flow_ba: np.ndarray) -> np.ndarray:
-        """≈1 where going a→b→a returns home (pixel seen in both frames), →0 where it does not."""
+        """Per pixel of frame a: ≈1 where going a→b→a returns home (seen in both frames), →0 where
+        it does not (hidden in frame b)."""
         dx, dy = cv2.split(cv2.add(flow_ab, self._sample(flow_ba, flow_ab)))
         error2 = cv2.add(cv2.multiply(dx, dx), cv2.multiply(dy, dy))
         return cv2.divide(1.0, cv2.add(error2, 1.0))  # 1 low-res pixel of disagreement halves the weight
@@ -139,8 +140,10 @@ class FlowInterpolator:
             # linear in time (the approximation Super SloMo uses to seed its refinement).
             flow_t0 = (-(1.0 - t) * t) * flow01 + (t * t) * flow10
             flow_t1 = ((1.0 - t) * (1.0 - t)) * flow01 + (-t * (1.0 - t)) * flow10
-            weight0 = (1.0 - t) * self._sample(visible0, flow_t0) + 1e-3
-            weight1 = t * self._sample(visible1, flow_t1) + 1e-3
+            # Where the pixel's source in frame 1 has no match in frame 0 (uncovered there), the
+            # sample from frame 0 landed on something else: trust frame 1 alone, and vice versa.
+            weight0 = (1.0 - t) * self._sample(visible1, flow_t1) + 1e-3
+            weight1 = t * self._sample(visible0, flow_t0) + 1e-3
             cv2.remap(frame0, self._full_res_map(flow_t0), None, cv2.INTER_LINEAR, dst=warped0,
                       borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
             cv2.remap(frame1, self._full_res_map(flow_t1), None, cv2.INTER_LINEAR, dst=warped1,
