@@ -1,0 +1,143 @@
+"""Super-resolution of uint8 (512,512,4) BGRA frames: ×2 → (1024,1024,4), ×4 → (2048,2048,4).
+
+Upscalers share one interface (`Upscaler`):
+
+* `OnnxUpscaler` runs an imported waifu2x UpConv7 / Real-ESRGAN animevideo-v3 graph in the
+  ezvtuber-rt layout (BGRA in, BGRA out; see model_import.py).
+* `BicubicUpscaler` (embedded default, no weights): classical bicubic resampling (Lanczos-4
+  scored 0.2 dB better in benchmarks/interp_sr.py but costs ~20× more on the CPU).
+
+Anime4K through `pyanime4k` was tried as the embedded default and dropped: its CPU feature probe
+executes instructions and relies on catching SIGILL, which crashed whole processes here depending
+on what else was loaded, and it cost 0.2-0.8 s per frame on this CPU.
+
+The embedded one scales colour premultiplied by alpha and divide it back afterwards, so the
+colour hidden under fully transparent pixels never bleeds into the silhouette's edge; alpha goes
+through the same filter as colour so the edges of both stay aligned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from ezvtb_node.core.model_import import FRAME_SHAPE, SR_INPUTS, find_sr_model, open_session, validate_model
+
+log = logging.getLogger(__name__)
+
+SR_MODELS = ("auto", "bicubic", *SR_INPUTS.values())
+
+
+class Upscaler(Protocol):
+    """`upscale(frame)` maps uint8 (512,512,4) BGRA to uint8 (512·scale, 512·scale, 4) BGRA.
+
+    The returned array may be reused by the next call: copy it to keep it."""
+
+    scale: int
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray: ...
+
+    def describe(self) -> dict: ...
+
+
+def _check_input(frame: np.ndarray) -> None:
+    if not isinstance(frame, np.ndarray) or frame.shape != FRAME_SHAPE or frame.dtype != np.uint8:
+        found = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise ValueError(f"upscale: expected uint8 BGRA array of shape {FRAME_SHAPE}, got {found}")
+
+
+class _PremultipliedUpscaler:
+    """Alpha handling shared by the embedded upscalers; subclasses supply `_resample`."""
+
+    name = ""
+
+    def __init__(self, scale: int) -> None:
+        if scale not in (2, 4):
+            raise ValueError(f"SR scale must be 2 or 4, got {scale!r}")
+        self.scale = scale
+
+    def describe(self) -> dict:
+        return {"upscaler": self.name, "scale": self.scale}
+
+    def _resample(self, image: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        _check_input(frame)
+        bgr, alpha = frame[:, :, :3], np.ascontiguousarray(frame[:, :, 3])
+        premultiplied = cv2.multiply(bgr, cv2.merge([alpha, alpha, alpha]), scale=1.0 / 255.0)
+        color = self._resample(premultiplied)
+        alpha_big = self._resample(alpha)
+        # uint8 division by 0 gives 0: fully transparent pixels come out (0,0,0,0).
+        straight = cv2.divide(color, cv2.merge([alpha_big, alpha_big, alpha_big]), scale=255.0)
+        return cv2.merge([straight, alpha_big])
+
+
+class BicubicUpscaler(_PremultipliedUpscaler):
+    name = "bicubic"
+
+    def _resample(self, image: np.ndarray) -> np.ndarray:
+        height, width = image.shape[:2]
+        size = (width * self.scale, height * self.scale)
+        return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
+
+
+class OnnxUpscaler:
+    """An imported SR graph: BGRA uint8 (512,512,4) → BGRA uint8 (512·s,512·s,4)."""
+
+    def __init__(self, model_path: Path, providers: Sequence[str] | None = None) -> None:
+        info = validate_model(model_path)
+        if info.kind != "sr":
+            raise ValueError(f"{model_path}: expected a super-resolution model, found a {info.kind} model")
+        self.info = info
+        self.scale = info.scale
+        self._session = open_session(model_path, providers)
+        self._input = self._session.get_inputs()[0].name
+
+    def describe(self) -> dict:
+        return {
+            "upscaler": self.info.family,
+            "scale": self.scale,
+            "model": str(self.info.path),
+            "precision": self.info.precision,
+            "providers": self._session.get_providers(),
+        }
+
+    def upscale(self, frame: np.ndarray) -> np.ndarray:
+        _check_input(frame)
+        return self._session.run(None, {self._input: frame})[0]
+
+
+def make_upscaler(
+    model: str = "auto",
+    scale: int = 2,
+    half: bool = True,
+    engines_dir: Path | None = None,
+    providers: Sequence[str] | None = None,
+) -> Upscaler:
+    """An upscaler by name (one of SR_MODELS).
+
+    "waifu2x" / "realesrgan" need an imported file for `scale` (fp16 first if `half`); "auto"
+    takes whichever of those is imported, else the embedded bicubic upscaler.
+    """
+    if model not in SR_MODELS:
+        raise ValueError(f"SR model must be one of {SR_MODELS}, got {model!r}")
+    if scale not in (2, 4):
+        raise ValueError(f"SR scale must be 2 or 4, got {scale!r}")
+    if model == "bicubic":
+        return BicubicUpscaler(scale)
+    families = SR_INPUTS.values() if model == "auto" else (model,)
+    for family in families:
+        path = find_sr_model(family, scale, half, engines_dir)
+        if path is not None:
+            return OnnxUpscaler(path, providers)
+    if model != "auto":
+        raise FileNotFoundError(
+            f"no imported {model} model for x{scale}: import one with `ezvtb-node engines import FILE`"
+        )
+    return BicubicUpscaler(scale)
