@@ -26,6 +26,18 @@ def register(subparsers) -> None:
     build.add_argument("--force", action="store_true", help="rebuild even when the files are valid")
     build.set_defaults(handler=_engines_build)
 
+    importing = engine_commands.add_parser(
+        "import",
+        help="validate and import a RIFE or super-resolution ONNX file",
+        description="Validate a RIFE (ezvtuber-rt rife_512 layout) or waifu2x / Real-ESRGAN ONNX file and "
+        "copy it to where the core looks for it. Errors name the expected and found inputs/outputs.",
+    )
+    importing.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    importing.add_argument(
+        "--precision", choices=PRECISIONS, help="override the precision read from the file"
+    )
+    importing.set_defaults(handler=_engines_import)
+
     listing = engine_commands.add_parser("list", help="show the engine sets and whether they are valid")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_engines_list)
@@ -52,6 +64,16 @@ def _engines_build(args: argparse.Namespace) -> int:
         for precision in precisions:
             engine = ensure_engine_set(variant, precision, weights_root=args.weights, force=args.force)
             print(f"{variant}/{precision}: {engine.path} ({engine.identity})")
+    return 0
+
+
+def _engines_import(args: argparse.Namespace) -> int:
+    from ezvtb_node.core.model_import import import_model, validate_model
+
+    for path in args.files:
+        destination = import_model(path, precision=args.precision)
+        info = validate_model(destination)
+        print(f"{path}: {info.family} x{info.scale} {info.precision} -> {destination}")
     return 0
 
 

@@ -12,7 +12,9 @@ import numpy as np
 from ezvtb_node.core.backends import Selection, select_backend
 from ezvtb_node.core.cacher import FrameCacher, image_digest
 from ezvtb_node.core.engines import EngineError, EngineSet, ensure_engine_set, load_engine_set
+from ezvtb_node.core.interpolation import InterpolationStage, make_interpolator
 from ezvtb_node.core.options import CoreOptions
+from ezvtb_node.core.sr import make_upscaler
 from ezvtb_node.core.stage_cache import StageCache
 from ezvtb_node.core.tha import ThaPipeline
 from ezvtb_node.mapping.pose import POSE_MAX, POSE_MIN, POSE_SIZE
@@ -66,7 +68,24 @@ class Core:
             if options.use_cacher
             else None
         )
-        self._outputs: list[np.ndarray] = [np.zeros(IMAGE_SHAPE, np.uint8)]
+        gpu_providers = [backend.provider] if backend.provider.endswith("ExecutionProvider") else None
+        self._interpolation = (
+            InterpolationStage(
+                make_interpolator(
+                    options.interpolation_scale, options.interpolation_half, providers=gpu_providers
+                )
+            )
+            if options.use_interpolation
+            else None
+        )
+        self._upscaler = (
+            make_upscaler(options.sr_model, options.sr_scale, options.sr_half, providers=gpu_providers)
+            if options.use_sr
+            else None
+        )
+        count = options.interpolation_scale if options.use_interpolation else 1
+        side = IMAGE_SHAPE[0] * (options.sr_scale if options.use_sr else 1)
+        self._outputs: list[np.ndarray] = [np.zeros((side, side, 4), np.uint8) for _ in range(count)]
         self.image_digest: str | None = None
         self._frames = 0
         self._render_seconds = 0.0
@@ -81,17 +100,26 @@ class Core:
         image = _validated_image(img)
         self.image_digest = image_digest(image)
         self._pipeline.set_image(image)
+        if self._interpolation is not None:
+            self._interpolation.reset()
         if self._cacher is not None:
             self._cacher.set_context(self.image_digest, self.engine_id)
 
     def inference(self, pose: np.ndarray) -> list[np.ndarray]:
-        """Render ``pose`` (float32 (1, 45); (45,) and float64 accepted; values clamped to THA3 ranges)."""
+        """Render ``pose`` (float32 (1, 45); (45,) and float64 accepted; values clamped to THA3 ranges).
+
+        Returns one frame, or ``interpolation_scale`` frames with interpolation on: the in-between
+        frames from the previous THA3 frame, then the new THA3 frame (output lags one THA3 frame;
+        the first call after ``setImage`` returns the new frame that many times).
+        """
         pose = _validated_pose(pose)
         start = time.perf_counter()
         frame = self._cached_or_rendered(pose)
+        frames = self._interpolation.process(frame) if self._interpolation is not None else [frame]
+        for out, result in zip(self._outputs, frames, strict=True):
+            np.copyto(out, self._upscaler.upscale(result) if self._upscaler is not None else result)
         self._render_seconds += time.perf_counter() - start
         self._frames += 1
-        np.copyto(self._outputs[0], frame)
         return self._outputs
 
     def close(self) -> None:
@@ -147,8 +175,15 @@ class Core:
                 "quality": o.cacher_quality,
                 "db_path": self._cacher.stats()["db_path"] if self._cacher is not None else None,
             },
-            "interpolation": {"enabled": False, "note": "interpolation not available in this build"},
-            "sr": {"enabled": False, "note": "super-resolution not available in this build"},
+            "interpolation": {
+                "enabled": self._interpolation is not None,
+                "scale": o.interpolation_scale if self._interpolation is not None else 1,
+                **(self._interpolation.interpolator.describe() if self._interpolation is not None else {}),
+            },
+            "sr": {
+                "enabled": self._upscaler is not None,
+                **(self._upscaler.describe() if self._upscaler is not None else {}),
+            },
         }
 
     def stats(self) -> dict:

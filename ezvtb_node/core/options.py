@@ -43,6 +43,7 @@ class CoreOptions:
     use_sr: bool = False
     sr_scale: int = 2
     sr_half: bool = True
+    sr_model: str = "auto"
     # Ours: a folder with the four stage .onnx files and a manifest (default: the managed engine set).
     model_dir: str | None = None
     # Ours: which CPU runtime to use when no GPU backend runs.
@@ -84,6 +85,10 @@ class CoreOptions:
             raise ValueError(f"interpolation_scale must be one of 2, 3, 4, got {self.interpolation_scale!r}")
         if self.sr_scale not in SR_SCALES or isinstance(self.sr_scale, bool):
             raise ValueError(f"sr_scale must be one of 2, 4, got {self.sr_scale!r}")
+        from ezvtb_node.core.sr import SR_MODELS
+
+        if self.sr_model not in SR_MODELS:
+            raise ValueError(f"sr_model must be one of {', '.join(SR_MODELS)}, got {self.sr_model!r}")
         if self.cpu_backend not in CPU_BACKENDS:
             allowed = ", ".join(CPU_BACKENDS)
             raise ValueError(f"cpu_backend must be one of {allowed}, got {self.cpu_backend!r}")

@@ -90,3 +90,22 @@ def test_failed_import_keeps_the_existing_model(rife_model, tmp_path):
         import_model(rife_model(scale=2, input_type=TensorProto.FLOAT), engines)
     assert good.read_bytes() == before
     assert [p.name for p in Path(good.parent).iterdir()] == ["fp32.onnx"]
+
+
+def test_engines_import_cli_copies_and_reports(tmp_path, monkeypatch, capsys, rife_model):
+    from ezvtb_node.cli import main
+
+    monkeypatch.setenv("EZVTB_ENGINES_DIR", str(tmp_path / "engines"))
+    source = rife_model(scale=3)
+    assert main(["engines", "import", str(source)]) == 0
+    assert (tmp_path / "engines" / "rife_512" / "x3" / "fp32.onnx").is_file()
+    assert "rife x3 fp32" in capsys.readouterr().out
+
+
+def test_engines_import_cli_rejects_a_wrong_file_clearly(tmp_path, capsys):
+    from ezvtb_node.cli import main
+
+    bogus = tmp_path / "model.onnx"
+    bogus.write_bytes(b"not an onnx file")
+    assert main(["engines", "import", str(bogus)]) == 1
+    assert "engines: error:" in capsys.readouterr().err
