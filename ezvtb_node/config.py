@@ -44,7 +44,7 @@ class NodeConfig:
     # [mapping]
     mapping_vmc: str = _key("mapping", "mapping for VMC: a file, a name in mappings/, or 'auto'", "auto")
     mapping_ifacialmocap: str = _key(
-        "mapping", "mapping for iFacialMocap (and replays of it)", "ifacialmocap.toml"
+        "mapping", "mapping for iFacialMocap (and replays of it)", "ifacialmocap"
     )
     filters: bool = _key("mapping", "apply the mapping file's smoothing filters", True)
     calibrate: bool = _key("mapping", "take the first tracked face as the neutral pose", False)
