@@ -1,0 +1,77 @@
+import argparse
+
+import pytest
+
+from ezvtb_node.cli import main
+from ezvtb_node.config import NodeConfig, add_config_flags, build_config, load_config_file
+
+
+def parse(argv, config_path=None):
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    return build_config(parser.parse_args(argv), config_path)
+
+
+def test_every_key_has_a_flag():
+    parser = argparse.ArgumentParser()
+    add_config_flags(parser)
+    flags = {a.dest for a in parser._actions}
+    assert {f for f in NodeConfig.__dataclass_fields__} <= flags
+
+
+def test_flags_win_over_the_file_and_the_file_over_defaults(tmp_path):
+    path = tmp_path / "node.toml"
+    path.write_text('[input]\nvmc = "127.0.0.1:4000"\n[output]\nfps = 30\noutput = ["null"]\n')
+    config = parse(["--fps", "50"], path)
+    assert config.vmc == "127.0.0.1:4000"  # file
+    assert config.fps == 50.0  # flag
+    assert config.output == ["null"]
+    assert config.interpolation_scale == 2  # default
+
+
+def test_repeatable_output_flag_replaces_the_default():
+    assert parse(["--output", "null", "--output", "files:/tmp/x"]).output == ["null", "files:/tmp/x"]
+
+
+def test_boolean_flags_have_negations():
+    assert parse(["--no-use-interpolation"]).use_interpolation is False
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[input]\nvmcc = 'x'\n", "unknown key 'vmcc' in \\[input\\]"),
+        ("[output]\nvmc = 'x'\n", "belongs in \\[input\\]"),
+        ("[output]\nfps = 'fast'\n", "fps must be float, got 'fast'"),
+        ("[output]\noutput = 'null'\n", "output must be a list of strings"),
+        ("[input\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_are_named_with_the_key(tmp_path, text, message):
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_config_file(path)
+
+
+def test_invalid_values_are_rejected():
+    with pytest.raises(ValueError, match="interpolation_scale must be 2, 3 or 4"):
+        parse(["--interpolation-scale", "5"])
+
+
+def test_print_config_round_trips(tmp_path, capsys):
+    assert main(["run", "--print-config", "--fps", "48", "--output", "null"]) == 0
+    printed = capsys.readouterr().out
+    path = tmp_path / "printed.toml"
+    path.write_text(printed)
+    again = parse([], path)
+    assert again.fps == 48.0 and again.output == ["null"]
+    assert again == parse(["--fps", "48", "--output", "null"])
+
+
+def test_example_node_toml_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "node.toml"
+    config = parse([], example)
+    assert config.vmc.endswith(":39539")
