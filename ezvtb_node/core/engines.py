@@ -179,6 +179,9 @@ def ensure_engine_set(
 def _staleness(existing: EngineSet, variant: str, weights_root: Path | None) -> str | None:
     if existing.manifest.get("export_format") != EXPORT_FORMAT:
         return "built by an older exporter"
+    if "source" in existing.manifest:
+        # Imported by the user (ezvtb_node.core.import_tha3): not ours to rebuild from weights.
+        return None
     try:
         folder, _ = find_weights(variant, weights_root)
     except EngineError:

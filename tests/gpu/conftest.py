@@ -1,0 +1,22 @@
+import sys
+import types
+
+import pytest
+
+from tests.core.conftest import character, tiny_engine_dir  # noqa: F401 (shared fixtures)
+from tests.gpu import fake_pycuda, fake_tensorrt
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch, tmp_path):
+    """Install the tensorrt/pycuda stand-ins (one RTX 3060-like device) and a private engines dir."""
+    package = types.ModuleType("pycuda")
+    package.driver = fake_pycuda
+    monkeypatch.setitem(sys.modules, "pycuda", package)
+    monkeypatch.setitem(sys.modules, "pycuda.driver", fake_pycuda)
+    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt)
+    monkeypatch.setenv("EZVTB_ENGINES_DIR", str(tmp_path / "engines"))
+    fake_tensorrt.configure("10.9.0.34")
+    state = fake_pycuda.reset()
+    yield state
+    fake_tensorrt.configure("10.9.0.34")
