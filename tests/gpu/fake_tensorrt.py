@@ -260,7 +260,16 @@ class ICudaEngine:
                 info.name, _ONNX_TYPES[kind.elem_type], tuple(d.dim_value for d in kind.shape.dim)
             )
             self._tensors.append((info.name, mode, tensor))
-        self.session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+        self._onnx_bytes = onnx_bytes
+        self._session = None
+
+    @property
+    def session(self) -> ort.InferenceSession:
+        # Created on first execution: engines of fp16 graphs are built and loaded in tests whose
+        # graphs the CPU provider could not run.
+        if self._session is None:
+            self._session = ort.InferenceSession(self._onnx_bytes, providers=["CPUExecutionProvider"])
+        return self._session
 
     @property
     def num_io_tensors(self) -> int:

@@ -100,6 +100,9 @@ class OnnxRuntimeBoundStage:
 
     def run(self, feeds: dict) -> list[OrtDeviceTensor]:
         binding = self.session.io_binding()
+        # On the CPU device an OrtValue made from numpy shares the array's memory: both must
+        # outlive the run.
+        uploaded = []
         for name in self.input_names:
             value = feeds[name]
             if isinstance(value, OrtDeviceTensor):
@@ -107,9 +110,8 @@ class OnnxRuntimeBoundStage:
             else:
                 # Host arrays (poses, the character image, RAM-cached results) are copied up.
                 host = np.ascontiguousarray(value, dtype=self._input_types[name])
-                binding.bind_ortvalue_input(
-                    name, ort.OrtValue.ortvalue_from_numpy(host, self.device, self.device_id)
-                )
+                uploaded.append(ort.OrtValue.ortvalue_from_numpy(host, self.device, self.device_id))
+                binding.bind_ortvalue_input(name, uploaded[-1])
         for name in self.output_names:
             # No buffer given: ONNX Runtime allocates fresh outputs on the device each run, so
             # results kept in the intermediate cache are never overwritten by a later run.
