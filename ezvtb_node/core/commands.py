@@ -26,6 +26,16 @@ def register(subparsers) -> None:
     build.add_argument("--force", action="store_true", help="rebuild even when the files are valid")
     build.set_defaults(handler=_engines_build)
 
+    importing = engine_commands.add_parser(
+        "import",
+        help="import the THA3 ONNX sets released by ezvtuber-rt",
+        description="Validate and import ezvtuber-rt THA3 sets (data/tha3/{seperable,standard}/{fp32,fp16}/) "
+        "as engine sets; gives the standard (non-separable) variants without the THA3 weights.",
+    )
+    importing.add_argument("source", type=Path, help="their data/ folder, data/tha3/, or one set folder")
+    importing.add_argument("--force", action="store_true", help="replace sets built here from weights")
+    importing.set_defaults(handler=_engines_import)
+
     listing = engine_commands.add_parser("list", help="show the engine sets and whether they are valid")
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_engines_list)
@@ -52,6 +62,14 @@ def _engines_build(args: argparse.Namespace) -> int:
         for precision in precisions:
             engine = ensure_engine_set(variant, precision, weights_root=args.weights, force=args.force)
             print(f"{variant}/{precision}: {engine.path} ({engine.identity})")
+    return 0
+
+
+def _engines_import(args: argparse.Namespace) -> int:
+    from ezvtb_node.core.import_tha3 import import_tha3_set
+
+    for path in import_tha3_set(args.source, force=args.force):
+        print(f"{path.parent.name}/{path.name}: {path}")
     return 0
 
 

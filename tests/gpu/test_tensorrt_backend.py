@@ -117,8 +117,12 @@ def test_pinned_inputs_are_not_overwritten_before_their_upload_ran(fake_gpu, tin
     layer = np.random.default_rng(1).uniform(0, 1, (1, 4, 128, 128)).astype(np.float32)
     first, second = np.full((1, 12), 0.1, np.float32), np.full((1, 12), 0.7, np.float32)
     # Two runs queued back to back, nothing synchronized in between.
-    (out_first,) = eyebrow.run({"background_layer": layer, "eyebrow_layer": layer * 0.5, "eyebrow_pose": first})
-    (out_second,) = eyebrow.run({"background_layer": layer, "eyebrow_layer": layer * 0.5, "eyebrow_pose": second})
+    (out_first,) = eyebrow.run(
+        {"background_layer": layer, "eyebrow_layer": layer * 0.5, "eyebrow_pose": first}
+    )
+    (out_second,) = eyebrow.run(
+        {"background_layer": layer, "eyebrow_layer": layer * 0.5, "eyebrow_pose": second}
+    )
     np.testing.assert_allclose(out_first.to_host(), layer * 0.5 + 0.1, rtol=1e-6)
     np.testing.assert_allclose(out_second.to_host(), layer * 0.5 + 0.7, rtol=1e-6)
 
@@ -166,7 +170,9 @@ def test_device_id_selects_that_gpu(fake_gpu, tiny_engine_dir, character):
         ([], 0, "the CUDA driver is not usable (cuInit failed: no CUDA-capable device is detected)"),
     ],
 )  # fmt: skip
-def test_unusable_gpu_falls_back_with_a_clear_reason(fake_gpu, tiny_engine_dir, character, devices, device_id, reason):
+def test_unusable_gpu_falls_back_with_a_clear_reason(
+    fake_gpu, tiny_engine_dir, character, devices, device_id, reason
+):
     fake_pycuda.reset(devices)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

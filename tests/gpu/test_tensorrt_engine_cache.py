@@ -34,7 +34,9 @@ def test_engines_are_built_once_and_keyed(fake_gpu, tiny_engine_dir, tmp_path):
     second = load_all(engine_dir)
     assert second.built == [] and len(fake_tensorrt.BUILDS) == 4
     cache_file = engine_cache_path(engine_dir / "body.onnx", "NVIDIA GeForce RTX 3060", "8.6", "10.9.0.34")
-    assert cache_file.is_relative_to(engines_dir() / "tensorrt" / "nvidia-geforce-rtx-3060-sm86" / "trt-10.9.0.34")
+    assert cache_file.is_relative_to(
+        engines_dir() / "tensorrt" / "nvidia-geforce-rtx-3060-sm86" / "trt-10.9.0.34"
+    )
     key = json.loads(cache_file.with_suffix(".json").read_text())
     assert key["gpu_name"] == "NVIDIA GeForce RTX 3060" and key["compute_capability"] == "8.6"
     assert key["tensorrt_version"] == "10.9.0.34"
@@ -110,7 +112,9 @@ def test_unparsable_onnx_is_a_clear_error(fake_gpu, tmp_path):
         TensorRtBackend(0, progress=False).load(broken)
 
 
-def test_progress_shows_tensorrt_phases_or_a_stage_line(fake_gpu, tiny_engine_dir, tmp_path, capsys, monkeypatch):
+def test_progress_shows_tensorrt_phases_or_a_stage_line(
+    fake_gpu, tiny_engine_dir, tmp_path, capsys, monkeypatch
+):
     engine_dir = copy_engine_set(tiny_engine_dir, tmp_path / "set")
     TensorRtBackend(0, progress=True).load(engine_dir / "body.onnx")
     err = capsys.readouterr().err
