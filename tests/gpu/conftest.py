@@ -1,3 +1,4 @@
+import functools
 import sys
 import types
 
@@ -20,3 +21,27 @@ def fake_gpu(monkeypatch, tmp_path):
     state = fake_pycuda.reset()
     yield state
     fake_tensorrt.configure("10.9.0.34")
+
+
+@functools.cache
+def real_gpu() -> str | None:
+    """What real NVIDIA GPU runtime is usable here (None on machines without one)."""
+    try:
+        import onnxruntime
+
+        if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            return "onnxruntime-gpu"
+    except ImportError:
+        pass
+    try:
+        import pycuda.driver as cuda
+
+        cuda.init()
+        return "pycuda" if cuda.Device.count() > 0 else None
+    except Exception:  # no pycuda, no driver, no device: all mean "no GPU here"
+        return None
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("gpu") is not None and real_gpu() is None:
+        pytest.skip("needs an NVIDIA GPU with CUDA (see docs/gpu.md, 'Verifying on a GPU')")

@@ -71,6 +71,18 @@ def select_backend(use_tensorrt: bool, device_id: int, cpu_backend: str = "auto"
     return _selection(backend, requested, reasons)
 
 
+def make_backend(name: str, device_id: int = 0) -> Backend:
+    """One runtime by name (``tensorrt``, ``cuda``, ``directml``, ``openvino``, ``onnxruntime-cpu``),
+    without fallback: BackendUnavailable says why it cannot run here. For benchmarks and checks."""
+    from ezvtb_node.core.backends import onnxruntime as ort_backend
+
+    if name in ("tensorrt", "cuda", "directml"):
+        return _make_gpu_backend(name, device_id)
+    if name in ("openvino", "onnxruntime-cpu"):
+        return _make_cpu_backend("openvino" if name == "openvino" else "onnxruntime", ort_backend)
+    raise ValueError(f"unknown backend {name!r}: tensorrt, cuda, directml, openvino or onnxruntime-cpu")
+
+
 def _selection(backend: Backend, requested: str, reasons: list[str]) -> Selection:
     selection = Selection(backend=backend, requested=requested)
     if backend.name != requested and reasons:

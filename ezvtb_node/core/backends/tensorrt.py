@@ -130,6 +130,11 @@ class TensorRtBackend:
         # Which engines were built (not read from the cache) by this backend, for describe()/tests.
         self.built: list[Path] = []
 
+    def synchronize(self) -> None:
+        """Wait for all queued GPU work (for timing single stages; rendering never needs it)."""
+        with self.context.current():
+            self.stream.synchronize()
+
     def cache_key(self, onnx_path: Path) -> EngineCacheKey:
         return EngineCacheKey(self.gpu.name, self.gpu.cc, self._trt.__version__, onnx_digest(onnx_path))
 
