@@ -25,6 +25,7 @@ from tests.gpu import fake_pycuda
 __version__ = "10.9.0.34"
 MAGIC = b"FAKE-TRT-ENGINE\n"
 BUILDS: list[dict] = []
+UNSUPPORTED_OPS = {"AffineGrid", "Col2Im", "CenterCropPad"}
 PROGRESS_EVENTS: list[tuple] = []
 
 
@@ -152,12 +153,20 @@ class OnnxParser:
         return self.errors[index]
 
     def parse_from_file(self, path: str) -> bool:
+        with open(path, "rb") as handle:
+            return self.parse(handle.read(), path)
+
+    def parse(self, model_bytes: bytes, path: str | None = None) -> bool:
         try:
-            model = onnx.load(path)
+            model = onnx.load_from_string(bytes(model_bytes))
             onnx.checker.check_model(model)
         except Exception as exc:
             self.errors.append(ParserError(f"invalid ONNX model: {exc}"))
             return False
+        for node in model.graph.node:
+            if node.op_type in UNSUPPORTED_OPS:  # as in TensorRT's ONNX operator support matrix
+                self.errors.append(ParserError(f"No importer registered for op: {node.op_type}"))
+                return False
         initializers = {t.name for t in model.graph.initializer}
 
         def tensor(info) -> ITensor:

@@ -2,8 +2,11 @@
 
 import json
 
+import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from ezvtb_node.core.backends.tensorrt import TensorRtBackend
 from ezvtb_node.core.backends.tensorrt_build import DEFAULT_WORKSPACE_BYTES, engine_cache_path
@@ -108,8 +111,47 @@ def test_core_picks_the_fp16_set_for_tensorrt(fake_gpu, tiny_engine_dir, tmp_pat
 def test_unparsable_onnx_is_a_clear_error(fake_gpu, tmp_path):
     broken = tmp_path / "body.onnx"
     broken.write_bytes(b"not an onnx file")
-    with pytest.raises(RuntimeError, match=r"TensorRT cannot parse .*body.onnx: .*invalid ONNX model"):
+    with pytest.raises(RuntimeError, match=r"TensorRT cannot parse .*body\.onnx: not a readable ONNX file"):
         TensorRtBackend(0, progress=False).load(broken)
+
+
+def affine_grid_model(size_from_input: bool) -> onnx.ModelProto:
+    """theta (1,2,3) -> AffineGrid to (1,1,8,6) -> GridSample of a constant image."""
+    image = np.arange(48, dtype=np.float32).reshape(1, 1, 8, 6)
+    nodes = [
+        helper.make_node("Constant", [], ["image"], value=numpy_helper.from_array(image, "image")),
+        helper.make_node("AffineGrid", ["theta", "size"], ["grid"], align_corners=0),
+        helper.make_node("GridSample", ["image", "grid"], ["out"], align_corners=0),
+    ]
+    inputs = [helper.make_tensor_value_info("theta", TensorProto.FLOAT, [1, 2, 3])]
+    if size_from_input:
+        inputs.append(helper.make_tensor_value_info("size", TensorProto.INT64, [4]))
+    else:
+        size = numpy_helper.from_array(np.array([1, 1, 8, 6], np.int64), "size")
+        nodes.insert(0, helper.make_node("Constant", [], ["size"], value=size))
+    outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, 1, 8, 6])]
+    return helper.make_model(
+        helper.make_graph(nodes, "g", inputs, outputs), opset_imports=[helper.make_opsetid("", 20)]
+    )
+
+
+def test_affine_grid_is_rewritten_for_tensorrt(fake_gpu, tmp_path):
+    path = tmp_path / "grid.onnx"
+    onnx.save(affine_grid_model(size_from_input=False), str(path))
+    theta = np.array([[[0.9, 0.1, 0.05], [-0.1, 1.1, -0.02]]], np.float32)
+    expected = ort.InferenceSession(str(path)).run(None, {"theta": theta})[0]  # ONNX Runtime's AffineGrid
+    stage = TensorRtBackend(0, progress=False).load(path)
+    (out,) = stage.run({"theta": theta})
+    np.testing.assert_allclose(out.to_host(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_operators_tensorrt_lacks_are_reported_by_name(fake_gpu, tmp_path):
+    path = tmp_path / "grid.onnx"
+    onnx.save(affine_grid_model(size_from_input=True), str(path))  # size unknown: cannot be rewritten
+    with pytest.raises(
+        RuntimeError, match=r"cannot parse .*grid\.onnx: .*No importer registered for op: AffineGrid"
+    ):
+        TensorRtBackend(0, progress=False).load(path)
 
 
 def test_progress_shows_tensorrt_phases_or_a_stage_line(

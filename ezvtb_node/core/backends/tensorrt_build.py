@@ -36,6 +36,8 @@ class EngineCacheKey:
     compute_capability: str
     tensorrt_version: str
     onnx_sha256: str
+    # Bump when tensorrt_ready_onnx() changes what TensorRT is given.
+    graph_rewrites: str = "affine-grid-matmul-1"
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -115,7 +117,7 @@ def build_serialized_engine(
         flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
+    if not parser.parse(tensorrt_ready_onnx(onnx_path), str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise RuntimeError(f"TensorRT cannot parse {onnx_path}: {errors or 'unknown error'}")
     half = _has_half_io(trt, network)
@@ -133,6 +135,24 @@ def build_serialized_engine(
             f"a larger workspace than {workspace_bytes >> 20} MiB may help)"
         )
     return bytes(serialized), half
+
+
+def tensorrt_ready_onnx(onnx_path: Path) -> bytes:
+    """The graph as TensorRT gets it: operators its parser lacks (AffineGrid) rewritten."""
+    try:
+        import onnx
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError(
+            "the TensorRT backend needs the onnx package: pip install 'ezvtb-node[tensorrt]'"
+        ) from exc
+    from ezvtb_node.core.onnx_lowering import lower_affine_grid
+
+    try:
+        model = onnx.load(str(onnx_path))
+    except Exception as exc:  # onnx raises DecodeError and others for damaged files
+        raise RuntimeError(f"TensorRT cannot parse {onnx_path}: not a readable ONNX file ({exc})") from exc
+    lower_affine_grid(model)
+    return model.SerializeToString()
 
 
 def _has_half_io(trt, network) -> bool:
