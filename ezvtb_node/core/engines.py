@@ -30,7 +30,7 @@ PRECISIONS = ("fp32", "fp16")
 STAGE_FILES = {stage: f"{stage}.onnx" for stage in ("image", "eyebrow", "face", "body")}
 MANIFEST = "manifest.json"
 # Bump when the exported graphs change shape or meaning: older sets are then rebuilt.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2  # 2: AffineGrid stored as MatMul (runs on TensorRT and in fp16 on CPUs)
 
 
 @dataclass(frozen=True)

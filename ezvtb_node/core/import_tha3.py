@@ -40,6 +40,7 @@ from ezvtb_node.core.engines import (
     load_engine_set,
     sha256_file,
 )
+from ezvtb_node.core.onnx_lowering import lower_affine_grid
 
 SOURCE = "ezvtuber-rt"
 GRAPHS = ("decomposer", "combiner", "morpher", "rotator", "editor")
@@ -130,7 +131,7 @@ def find_tha3_sets(src: Path) -> list[tuple[Path, str, str]]:
     its ``tha3`` folder, one variant folder, or one set folder."""
     from ezvtb_node.core.engines import PRECISIONS
 
-    src = Path(src)
+    src = Path(src).expanduser()
     if not src.is_dir():
         raise Tha3ImportError(f"{src} is not a folder")
     if any((src / f"{graph}.onnx").exists() for graph in GRAPHS):
@@ -318,6 +319,8 @@ def _write_engine_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) 
         ),
         "body": _body_stage(models["rotator"], models["editor"]),
     }
+    for model in stages.values():
+        lower_affine_grid(model)  # as our own export does (no-op where the graphs have none)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".import-{tha3_set.precision}-", dir=target.parent))
     try:
