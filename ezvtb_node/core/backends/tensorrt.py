@@ -127,7 +127,7 @@ class TensorRtBackend:
         self._runtime = self._trt.Runtime(self._logger)
         with self.context.current():
             self.stream = self._cuda.Stream()
-        # Which engines were built (not read from the cache) by this backend, for describe()/tests.
+        # The ONNX files whose engines this backend had to build (not found valid in the cache).
         self.built: list[Path] = []
 
     def synchronize(self) -> None:
@@ -146,7 +146,7 @@ class TensorRtBackend:
     def load(self, path: Path) -> TensorRtStage:
         engine = self._cached_engine(path)
         if engine is None:
-            engine = self._deserialize(self._build(path), path)
+            engine = self._deserialize(self._build(path))
             if engine is None:
                 raise RuntimeError(f"TensorRT could not load the engine it just built from {path}")
         return TensorRtStage(engine, path.stem, self)
@@ -154,7 +154,7 @@ class TensorRtBackend:
     def _cached_engine(self, path: Path):
         data, state = read_cached_engine(self.engine_path(path), self.cache_key(path))
         if data is not None:
-            engine = self._deserialize(data, path)
+            engine = self._deserialize(data)
             if engine is not None:
                 return engine
             state = "rejected by this TensorRT"
@@ -168,7 +168,7 @@ class TensorRtBackend:
         self.built.append(path)
         return data
 
-    def _deserialize(self, data: bytes, path: Path):
+    def _deserialize(self, data: bytes):
         with self.context.current():
             return self._runtime.deserialize_cuda_engine(data)
 
