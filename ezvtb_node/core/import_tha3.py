@@ -142,23 +142,18 @@ def find_tha3_sets(src: Path) -> list[tuple[Path, str, str]]:
                 f"so its variant and precision are unknown (got .../{src.parent.name}/{src.name})"
             )
         return [(src, variant, src.name)]
-    found = []
-    for root in (
-        src,
-        src / "tha3",
-        src / "data" / "tha3",
-        src / "models" / "tha3",
-        src / "data" / "models" / "tha3",
-    ):
-        variant_dirs = [(root / name, variant) for name, variant in VARIANT_FOLDERS.items()]
-        if root.name in VARIANT_FOLDERS:
-            variant_dirs.append((root, VARIANT_FOLDERS[root.name]))
-        for folder, variant in variant_dirs:
-            for precision in PRECISIONS:
-                if (folder / precision).is_dir() and (folder / precision).resolve() not in {
-                    f.resolve() for f, _, _ in found
-                }:
-                    found.append((folder / precision, variant, precision))
+    roots = [src / "tha3", src / "data" / "tha3", src / "models" / "tha3", src / "data" / "models" / "tha3"]
+    variant_dirs = [
+        (root / name, variant) for root in [src, *roots] for name, variant in VARIANT_FOLDERS.items()
+    ]
+    if src.name in VARIANT_FOLDERS:
+        variant_dirs.append((src, VARIANT_FOLDERS[src.name]))
+    sets = {}  # resolved folder -> (folder, variant, precision); a folder is reachable by several routes
+    for folder, variant in variant_dirs:
+        for precision in PRECISIONS:
+            if (folder / precision).is_dir():
+                sets.setdefault((folder / precision).resolve(), (folder / precision, variant, precision))
+    found = list(sets.values())
     if not found:
         raise Tha3ImportError(
             f"no ezvtuber-rt THA3 set under {src}: expected data/tha3/{{seperable,standard}}/{{fp32,fp16}}/ "
