@@ -91,7 +91,11 @@ def _engines_list(args: argparse.Namespace) -> int:
             "(the core also builds the default on first use)"
         )
     for path, engine, state in rows:
-        detail = f"built {engine.manifest.get('built_at', '?')}" if engine else ""
+        detail = ""
+        if engine is not None and "source" in engine.manifest:
+            detail = f"imported {engine.manifest.get('imported_at', '?')} from {engine.manifest['source']}"
+        elif engine is not None:
+            detail = f"built {engine.manifest.get('built_at', '?')}"
         print(f"{path}  {state}  {detail}")
     return 0
 

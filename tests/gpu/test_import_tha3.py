@@ -159,6 +159,7 @@ def test_cli_imports_a_release(release, tmp_path, monkeypatch, capsys):
     assert "separable/fp32" in out and "standard/fp16" in out
     assert main(["engines", "list"]) == 0
     listing = capsys.readouterr().out
-    assert "separable/fp32  ok" in listing and "standard/fp16  ok" in listing
+    assert "separable/fp32  ok  imported" in listing and "standard/fp16  ok  imported" in listing
+    assert "from ezvtuber-rt" in listing
     assert main(["engines", "import", str(tmp_path / "nothing-here")]) == 1
     assert "is not a folder" in capsys.readouterr().err
