@@ -28,13 +28,18 @@ def register(subparsers) -> None:
 
     importing = engine_commands.add_parser(
         "import",
-        help="validate and import a RIFE or super-resolution ONNX file",
-        description="Validate a RIFE (ezvtuber-rt rife_512 layout) or waifu2x / Real-ESRGAN ONNX file and "
-        "copy it to where the core looks for it. Errors name the expected and found inputs/outputs.",
+        help="import model files: ezvtuber-rt THA3 sets (folders), RIFE or SR ONNX files",
+        description="Validate and import model files so the core can use them. A folder is taken as "
+        "ezvtuber-rt THA3 sets (their data/, data/tha3/ or one set folder: gives the standard variants "
+        "without the THA3 weights); an .onnx file as a RIFE (rife_512 layout) or waifu2x / Real-ESRGAN "
+        "model. Errors name the expected and found inputs, outputs, shapes and dtypes.",
     )
-    importing.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    importing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     importing.add_argument(
-        "--precision", choices=PRECISIONS, help="override the precision read from the file"
+        "--precision", choices=PRECISIONS, help="ONNX files: override the precision read from the file"
+    )
+    importing.add_argument(
+        "--force", action="store_true", help="THA3 sets: replace sets built here from weights"
     )
     importing.set_defaults(handler=_engines_import)
 
@@ -68,9 +73,16 @@ def _engines_build(args: argparse.Namespace) -> int:
 
 
 def _engines_import(args: argparse.Namespace) -> int:
+    from ezvtb_node.core.import_tha3 import import_tha3_set
     from ezvtb_node.core.model_import import import_model, validate_model
 
-    for path in args.files:
+    for path in args.paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: expected a folder of THA3 sets or an .onnx file")
+        if path.is_dir():
+            for imported in import_tha3_set(path, force=args.force):
+                print(f"{path}: THA3 {imported.parent.name}/{imported.name} -> {imported}")
+            continue
         destination = import_model(path, precision=args.precision)
         info = validate_model(destination)
         print(f"{path}: {info.family} x{info.scale} {info.precision} -> {destination}")
@@ -95,7 +107,11 @@ def _engines_list(args: argparse.Namespace) -> int:
             "(the core also builds the default on first use)"
         )
     for path, engine, state in rows:
-        detail = f"built {engine.manifest.get('built_at', '?')}" if engine else ""
+        detail = ""
+        if engine is not None and "source" in engine.manifest:
+            detail = f"imported {engine.manifest.get('imported_at', '?')} from {engine.manifest['source']}"
+        elif engine is not None:
+            detail = f"built {engine.manifest.get('built_at', '?')}"
         print(f"{path}  {state}  {detail}")
     return 0
 

@@ -53,7 +53,9 @@ class Core:
         }
         _check_stage_io(self.engine, runners)
         stage_cache = StageCache(int(options.model_cache_size * 1e9)) if options.model_cache else None
-        self._pipeline = ThaPipeline(runners, stage_cache)
+        # Intermediates stay in device memory only where the backend has it and the user wants it.
+        self._cache_on_device = _keeps_device_tensors(backend) and options.model_vram_cache
+        self._pipeline = ThaPipeline(runners, stage_cache, cache_on_device=self._cache_on_device)
         # What besides the pose decides the pixels: the engine files and the runtime (runtimes may
         # round differently by a level). The frame cacher keys on it.
         self.engine_id = f"{self.engine.identity}-{backend.name}"
@@ -165,9 +167,13 @@ class Core:
             "engine_id": self.engine.identity,
             "model_cache": {
                 "enabled": stage_cache is not None,
-                "where": "ram" if stage_cache is not None else None,
+                "where": (None if stage_cache is None else "device" if self._cache_on_device else "ram"),
                 "max_bytes": stage_cache.max_bytes if stage_cache is not None else 0,
-                "note": "this backend keeps intermediates in host RAM" if o.model_vram_cache else None,
+                "note": (
+                    "this backend keeps intermediates in host RAM"
+                    if o.model_vram_cache and not self._cache_on_device
+                    else None
+                ),
             },
             "cacher": {
                 "enabled": self._cacher is not None,
@@ -215,11 +221,20 @@ class Core:
             raise RuntimeError(f"no THA3 engine: {exc}") from exc
 
 
+def _keeps_device_tensors(backend) -> bool:
+    return bool(getattr(backend, "device_tensors", False))
+
+
 def _check_stage_io(engine: EngineSet, runners: dict) -> None:
     from ezvtb_node.core.export import STAGE_IO
 
+    # Imported sets cut the network differently and record their own stage I/O in the manifest.
+    declared = engine.manifest.get("io") or {}
     for stage, runner in runners.items():
-        expected_inputs, expected_outputs = STAGE_IO[stage]
+        if stage in declared:
+            expected_inputs, expected_outputs = declared[stage]["inputs"], tuple(declared[stage]["outputs"])
+        else:
+            expected_inputs, expected_outputs = STAGE_IO[stage]
         if set(runner.input_names) != set(expected_inputs) or tuple(runner.output_names) != expected_outputs:
             raise ValueError(
                 f"{engine.stage_path(stage)} has inputs {list(runner.input_names)} and outputs "

@@ -30,7 +30,7 @@ PRECISIONS = ("fp32", "fp16")
 STAGE_FILES = {stage: f"{stage}.onnx" for stage in ("image", "eyebrow", "face", "body")}
 MANIFEST = "manifest.json"
 # Bump when the exported graphs change shape or meaning: older sets are then rebuilt.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2  # 2: AffineGrid stored as MatMul (runs on TensorRT and in fp16 on CPUs)
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,9 @@ def ensure_engine_set(
 def _staleness(existing: EngineSet, variant: str, weights_root: Path | None) -> str | None:
     if existing.manifest.get("export_format") != EXPORT_FORMAT:
         return "built by an older exporter"
+    if "source" in existing.manifest:
+        # Imported by the user (ezvtb_node.core.import_tha3): not ours to rebuild from weights.
+        return None
     try:
         folder, _ = find_weights(variant, weights_root)
     except EngineError:

@@ -205,6 +205,19 @@ def export_stage(module, stage: str, path: Path) -> None:
             opset_version=OPSET,
             dynamo=False,
         )
+    _lower_unsupported_ops(path)
+
+
+def _lower_unsupported_ops(path: Path) -> None:
+    """AffineGrid is not in TensorRT's ONNX parser and fails in fp16 on ONNX Runtime's CPU provider:
+    store it as the equivalent MatMul (see onnx_lowering)."""
+    import onnx
+
+    from ezvtb_node.core.onnx_lowering import lower_affine_grid
+
+    model = onnx.load(str(path))
+    if lower_affine_grid(model):
+        onnx.save(model, str(path))
 
 
 def convert_to_half(src: Path, dst: Path) -> None:

@@ -3,6 +3,14 @@
 ``image`` runs once per character image. ``eyebrow`` depends on pose[0:12] and ``face`` on
 pose[0:39]; with the intermediate cache on, a frame whose eyebrow/face parameters repeat (head
 turns, breathing) only runs ``body``.
+
+Stages are wired by tensor name: each stage's inputs come from the pose (``eyebrow_pose``,
+``face_pose``, ``rotation_pose``) or from an output of an earlier stage. So an engine set may cut
+the network differently (the imported ezvtuber-rt sets pass an extra tensor from ``eyebrow`` to
+``face``) as long as the names connect.
+
+GPU runners may return device tensors (objects with ``nbytes`` and ``to_host()``) that the next
+stage accepts without a host copy; only the final uint8 frame is copied to the host.
 """
 
 from __future__ import annotations
@@ -16,17 +24,27 @@ from ezvtb_node.core.stage_cache import StageCache
 from ezvtb_node.mapping.pose import EYEBROW_SLICE, FACE_SLICE, ROTATION_SLICE
 
 STAGES = ("image", "eyebrow", "face", "body")
-_FACE_KEY_SLICE = slice(EYEBROW_SLICE.start, FACE_SLICE.stop)
+POSE_INPUTS = {"eyebrow_pose": EYEBROW_SLICE, "face_pose": FACE_SLICE, "rotation_pose": ROTATION_SLICE}
+# The pose values each cached stage's result depends on (its own slice and every earlier one).
+_CACHE_KEY_SLICES = {"eyebrow": EYEBROW_SLICE, "face": slice(EYEBROW_SLICE.start, FACE_SLICE.stop)}
 
 
 class ThaPipeline:
-    def __init__(self, runners: dict[str, StageRunner], cache: StageCache | None):
+    def __init__(
+        self,
+        runners: dict[str, StageRunner],
+        cache: StageCache | None,
+        cache_on_device: bool = True,
+    ):
         missing = [stage for stage in STAGES if stage not in runners]
         if missing:
             raise ValueError(f"missing stage runners: {', '.join(missing)}")
+        _check_wiring(runners)
         self._runners = runners
         self._cache = cache
-        self._image_outputs: list[np.ndarray] | None = None
+        # False: cached results are copied to host RAM (model_vram_cache=False on a GPU backend).
+        self._cache_on_device = cache_on_device
+        self._image_outputs: dict[str, object] | None = None
         # Seconds spent in each stage by the last render (0 when its result came from the cache).
         self.last_timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
 
@@ -37,7 +55,8 @@ class ThaPipeline:
     def set_image(self, bgra: np.ndarray) -> None:
         """Run the image-only stage for a new character (uint8 (512,512,4) BGRA, validated by the caller)."""
         start = time.perf_counter()
-        self._image_outputs = self._runners["image"].run({"input_image": bgra})
+        runner = self._runners["image"]
+        self._image_outputs = dict(zip(runner.output_names, runner.run({"input_image": bgra}), strict=True))
         self.last_timings = dict.fromkeys(STAGES, 0.0)
         self.last_timings["image"] = time.perf_counter() - start
         if self._cache is not None:
@@ -47,46 +66,54 @@ class ThaPipeline:
         """One THA3 frame, uint8 (512,512,4) BGRA, for a validated float32 (1,45) pose."""
         if self._image_outputs is None:
             raise RuntimeError("no character image: call setImage() before inference()")
-        prepared, background_layer, eyebrow_layer = self._image_outputs
         self.last_timings = dict.fromkeys(STAGES, 0.0)
-        (eyebrow_image,) = self._cached(
-            "eyebrow",
-            pose[:, EYEBROW_SLICE],
-            lambda: {
-                "background_layer": background_layer,
-                "eyebrow_layer": eyebrow_layer,
-                "eyebrow_pose": pose[:, EYEBROW_SLICE],
-            },
-        )
-        face_full, face_half = self._cached(
-            "face",
-            pose[:, _FACE_KEY_SLICE],
-            lambda: {
-                "image_prepared": prepared,
-                "eyebrow_image": eyebrow_image,
-                "face_pose": pose[:, FACE_SLICE],
-            },
-        )
+        tensors = dict(self._image_outputs)
+        for name, pose_slice in POSE_INPUTS.items():
+            tensors[name] = pose[:, pose_slice]
+        for stage in ("eyebrow", "face"):
+            outputs = self._cached(stage, pose[:, _CACHE_KEY_SLICES[stage]], tensors)
+            tensors.update(zip(self._runners[stage].output_names, outputs, strict=True))
         start = time.perf_counter()
-        (bgra,) = self._runners["body"].run(
-            {
-                "face_morphed_full": face_full,
-                "face_morphed_half": face_half,
-                "rotation_pose": pose[:, ROTATION_SLICE],
-            }
-        )
+        (bgra,) = self._run("body", tensors)
+        frame = to_host(bgra)
         self.last_timings["body"] = time.perf_counter() - start
-        return bgra
+        return frame
 
-    def _cached(self, stage: str, key_values: np.ndarray, feeds) -> list[np.ndarray]:
+    def _run(self, stage: str, tensors: dict) -> list:
+        runner = self._runners[stage]
+        return runner.run({name: tensors[name] for name in runner.input_names})
+
+    def _cached(self, stage: str, key_values: np.ndarray, tensors: dict) -> list:
         key = (stage, key_values.tobytes())
         if self._cache is not None:
             hit = self._cache.get(key)
             if hit is not None:
                 return list(hit)
         start = time.perf_counter()
-        outputs = self._runners[stage].run(feeds())
+        outputs = self._run(stage, tensors)
         self.last_timings[stage] = time.perf_counter() - start
         if self._cache is not None:
-            self._cache.put(key, outputs)
+            kept = outputs if self._cache_on_device else [np.array(to_host(o)) for o in outputs]
+            self._cache.put(key, kept)
         return outputs
+
+
+def to_host(tensor) -> np.ndarray:
+    """A host array for a runner output (device tensors are copied; host arrays returned as they are)."""
+    return tensor.to_host() if hasattr(tensor, "to_host") else tensor
+
+
+def _check_wiring(runners: dict[str, StageRunner]) -> None:
+    """Every stage input must be a pose slice or an output of an earlier stage."""
+    available = set(POSE_INPUTS) | {"input_image"}
+    for stage in STAGES:
+        runner = runners[stage]
+        unresolved = [name for name in runner.input_names if name not in available]
+        if unresolved:
+            raise ValueError(
+                f"stage {stage!r} needs {unresolved}, which no earlier stage produces "
+                f"(available: {sorted(available)})"
+            )
+        available.update(runner.output_names)
+    if len(runners["body"].output_names) != 1:
+        raise ValueError(f"stage 'body' must have one output (the frame), has {runners['body'].output_names}")

@@ -158,5 +158,7 @@ class FrameSource:
         """Publish the lost state once when nothing live arrived for ``lost_after`` seconds."""
         last = self._latest
         live_at = self._last_live_at
-        if last is not None and not last.lost and live_at is not None and now - live_at >= self.lost_after:
+        # Written as a sum, not a difference: replays pass exactly live_at + lost_after, and
+        # (a + b) - a >= b does not always hold in floating point.
+        if last is not None and not last.lost and live_at is not None and now >= live_at + self.lost_after:
             self._publish(last.marked_lost(now))

@@ -8,7 +8,6 @@ installed. A requested runtime that is missing gives one warning naming what run
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import warnings
 from dataclasses import dataclass, field
@@ -26,7 +25,10 @@ class StageRunner(Protocol):
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]: ...
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Outputs in ``output_names`` order: numpy arrays, or device tensors (``nbytes``,
+        ``to_host()``) that this backend's runners accept as inputs without a host copy."""
+        ...
 
 
 class Backend(Protocol):
@@ -69,6 +71,18 @@ def select_backend(use_tensorrt: bool, device_id: int, cpu_backend: str = "auto"
     return _selection(backend, requested, reasons)
 
 
+def make_backend(name: str, device_id: int = 0) -> Backend:
+    """One runtime by name (``tensorrt``, ``cuda``, ``directml``, ``openvino``, ``onnxruntime-cpu``),
+    without fallback: BackendUnavailable says why it cannot run here. For benchmarks and checks."""
+    from ezvtb_node.core.backends import onnxruntime as ort_backend
+
+    if name in ("tensorrt", "cuda", "directml"):
+        return _make_gpu_backend(name, device_id)
+    if name in ("openvino", "onnxruntime-cpu"):
+        return _make_cpu_backend("openvino" if name == "openvino" else "onnxruntime", ort_backend)
+    raise ValueError(f"unknown backend {name!r}: tensorrt, cuda, directml, openvino or onnxruntime-cpu")
+
+
 def _selection(backend: Backend, requested: str, reasons: list[str]) -> Selection:
     selection = Selection(backend=backend, requested=requested)
     if backend.name != requested and reasons:
@@ -86,11 +100,11 @@ def _make_gpu_backend(name: str, device_id: int) -> Backend:
     from ezvtb_node.core.backends import onnxruntime as ort_backend
 
     if name == "tensorrt":
-        if importlib.util.find_spec("tensorrt") is None:
-            raise BackendUnavailable(
-                "the tensorrt package is not installed (pip install 'ezvtb-node[tensorrt]')"
-            )
-        raise BackendUnavailable("the native TensorRT backend is not in this release yet")
+        # Raises BackendUnavailable when tensorrt/pycuda are missing, the device does not exist
+        # or its compute capability is below what TensorRT supports.
+        from ezvtb_node.core.backends.tensorrt import TensorRtBackend
+
+        return TensorRtBackend(device_id)
     if name == "cuda":
         return ort_backend.OnnxRuntimeBackend("CUDAExecutionProvider", device_id)
     return ort_backend.OnnxRuntimeBackend("DmlExecutionProvider", device_id)

@@ -1,0 +1,68 @@
+"""Rewrites of ONNX graphs for runtimes that lack an operator the THA3 export uses.
+
+``AffineGrid`` (opset 20; torch's ``affine_grid``) is not supported by TensorRT's ONNX parser
+(its operator matrix lists it as unsupported up to at least TensorRT 10.15), and ONNX Runtime's CPU
+provider fails on it in fp16. With a constant output size it is a matrix product of ``theta``
+with a constant grid of normalized pixel centres, which every runtime supports.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def lower_affine_grid(model) -> int:
+    """Replace every 2-D ``AffineGrid`` whose ``size`` is a constant, in place. Returns how many.
+
+    grid[n, h, w] = theta[n] @ (x_w, y_h, 1), with x/y the normalized coordinates of pixel
+    centres (``align_corners=0``) or of the corner pixels (``align_corners=1``).
+    """
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    replaced = 0
+    nodes = []
+    for node in graph.node:
+        size = constants.get(node.input[1]) if node.op_type == "AffineGrid" else None
+        if size is None or len(size) != 4:
+            nodes.append(node)
+            continue
+        align = next((a.i for a in node.attribute if a.name == "align_corners"), 0)
+        batch, _, height, width = (int(v) for v in size)
+        tag = f"{node.output[0]}__lowered"
+        base = _base_grid(height, width, bool(align))
+        nodes += [
+            helper.make_node(
+                "Constant", [], [f"{tag}/base"], value=numpy_helper.from_array(base, f"{tag}/base")
+            ),
+            helper.make_node("CastLike", [f"{tag}/base", node.input[0]], [f"{tag}/base_typed"]),
+            helper.make_node("Transpose", [node.input[0]], [f"{tag}/theta_t"], perm=[0, 2, 1]),
+            helper.make_node("MatMul", [f"{tag}/base_typed", f"{tag}/theta_t"], [f"{tag}/points"]),
+            helper.make_node(
+                "Constant",
+                [],
+                [f"{tag}/shape"],
+                value=numpy_helper.from_array(np.array([batch, height, width, 2], np.int64), f"{tag}/shape"),
+            ),
+            helper.make_node("Reshape", [f"{tag}/points", f"{tag}/shape"], [node.output[0]]),
+        ]
+        replaced += 1
+    if replaced:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return replaced
+
+
+def _base_grid(height: int, width: int, align_corners: bool) -> np.ndarray:
+    def axis(count: int) -> np.ndarray:
+        if align_corners:
+            return np.linspace(-1.0, 1.0, count) if count > 1 else np.zeros(1)
+        return (2.0 * np.arange(count) + 1.0) / count - 1.0
+
+    ys, xs = np.meshgrid(axis(height), axis(width), indexing="ij")
+    base = np.stack([xs.ravel(), ys.ravel(), np.ones(height * width)], axis=1)
+    return base.astype(np.float32)[None]  # (1, H*W, 3)
