@@ -45,13 +45,18 @@ def format_table(checks: list[Check], width: int = 100) -> str:
     indent = " " * (name_width + 4)
     lines = []
     for check in checks:
-        detail = textwrap.wrap(check.detail, width - len(indent)) or [""]
+        detail = _wrap(check.detail, width - len(indent)) or [""]
         lines.append(f"{SYMBOLS[check.status]} {check.name:<{name_width}}  {detail[0]}")
         lines += [indent + more for more in detail[1:]]
         if check.fix:
-            lines += textwrap.wrap(
+            lines += _wrap(
                 f"fix: {check.fix}", width, initial_indent=indent, subsequent_indent=indent + "     "
             )
     counts = {status: sum(c.status == status for c in checks) for status in SYMBOLS}
     lines.append(f"\n{counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failed")
     return "\n".join(lines) + "\n"
+
+
+def _wrap(text: str, width: int, **indents: str) -> list[str]:
+    # Paths and commands must stay copyable: never split them at a hyphen or inside a word.
+    return textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False, **indents)

@@ -82,5 +82,5 @@ def port_holders(protocol: str, port: int) -> str:
             fds = os.listdir(f"/proc/{pid}/fd")
             if any(os.readlink(f"/proc/{pid}/fd/{fd}") in targets for fd in fds):
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-                holders.append(f"PID {pid} ({command[:80]})")
+                holders.append(f"PID {pid} ({command if len(command) <= 100 else command[:99] + '…'})")
     return ", ".join(holders)

@@ -7,7 +7,8 @@ from importlib import metadata
 import pytest
 
 from ezvtb_node import cli
-from ezvtb_node.doctor import run_checks
+from ezvtb_node.doctor import Check, run_checks
+from ezvtb_node.doctor.commands import format_table
 from ezvtb_node.doctor.runtime import check_cuda, check_python
 from tests.doctor.conftest import by_name, quiet_config, write_engine_set
 
@@ -108,3 +109,11 @@ def test_cli_json_and_exit_code(tmp_path, capsys, monkeypatch):
     assert "fix: pip install aiohttp" in table
     assert "✓ python" in table
     assert "1 failed" in table
+
+
+def test_table_keeps_paths_and_commands_whole():
+    path = "/tmp/some-long-folder-name/with-hyphens/" + "x" * 80 + "/frames.sqlite3"
+    table = format_table([Check("frame cache", "fail", f"{path} is damaged", f"delete {path}")], width=60)
+    assert path in table.replace("\n", " ").split()
+    assert table.splitlines()[0].startswith("✗ frame cache")
+    assert "0 ok, 0 warnings, 1 failed" in table
