@@ -69,9 +69,11 @@ def check_cache_database(path: Path) -> Check:
     remove = f"delete {path} (and {path.name}-wal/-shm beside it): the node starts a new cache"
     if path.is_dir():
         return Check(name, "fail", f"{path} is a folder, not a cache file", f"remove the folder {path}")
+    if size == 0:
+        return Check(name, "ok", f"{path} is empty; the node sets it up on start")
     with path.open("rb") as file:
         head = file.read(len(_SQLITE_MAGIC))
-    if size > 0 and head != _SQLITE_MAGIC:
+    if head != _SQLITE_MAGIC:
         return Check(name, "fail", f"{path} is not an SQLite database (starts with {head[:8]!r})", remove)
     try:
         # mode=ro: a health check must never create, migrate or repair the file.

@@ -122,3 +122,9 @@ def test_another_programs_database_fails_and_is_not_touched(tmp_path):
 def test_cache_check_skipped_when_the_config_keeps_no_database():
     names = [check.name for check in run_checks(quiet_config(cacher_on_database=False))]
     assert "frame cache" not in names
+
+
+def test_empty_cache_file_is_ok(tmp_path):
+    path = tmp_path / "frames.sqlite3"
+    path.touch()
+    assert check_cache_database(path).status == "ok"
