@@ -18,6 +18,7 @@ from ezvtb_node import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "ezvtb_node.core.commands",
     "ezvtb_node.core.cacher.commands",
+    "ezvtb_node.doctor.commands",
     "ezvtb_node.inputs.commands",
     "ezvtb_node.mapping.commands",
     "ezvtb_node.outputs.commands",

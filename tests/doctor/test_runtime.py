@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import sys
+from importlib import metadata
+
+import pytest
+
+from ezvtb_node import cli
+from ezvtb_node.doctor import Check, run_checks
+from ezvtb_node.doctor.commands import format_table
+from ezvtb_node.doctor.runtime import check_cuda, check_python
+from tests.doctor.conftest import by_name, quiet_config, write_engine_set
+
+
+def test_python_is_ok_here():
+    check = check_python()
+    assert check.status == "ok"
+    assert sys.executable in check.detail
+
+
+def test_every_package_is_reported_with_its_version():
+    checks = run_checks(quiet_config())
+    for label, distribution in (("numpy", "numpy"), ("python-osc", "python-osc"), ("pillow", "pillow")):
+        check = by_name(checks, f"package {label}")
+        assert check.status == "ok"
+        assert check.detail == metadata.version(distribution)
+
+
+def test_unimportable_required_package_fails_with_the_install_command(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    check = by_name(run_checks(quiet_config()), "package opencv")
+    assert check.status == "fail"
+    assert "cannot import cv2" in check.detail
+    assert check.fix == "pip install opencv-python-headless"
+
+
+def test_unimportable_optional_package_only_warns(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    check = by_name(run_checks(quiet_config()), "package openvino")
+    assert check.status == "warn"
+    assert check.fix.startswith("pip install openvino")
+
+
+def test_onnxruntime_missing_fails_the_provider_check(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    checks = run_checks(quiet_config())
+    assert by_name(checks, "package onnxruntime").status == "fail"
+    assert by_name(checks, "onnxruntime providers").status == "fail"
+
+
+def test_onnxruntime_providers_include_the_cpu():
+    check = by_name(run_checks(quiet_config()), "onnxruntime providers")
+    assert check.status == "ok"
+    assert "CPUExecutionProvider" in check.detail
+
+
+def test_libjpeg_turbo_missing_is_a_warning_naming_the_fallback(monkeypatch):
+    monkeypatch.setitem(sys.modules, "turbojpeg", None)
+    check = by_name(run_checks(quiet_config()), "libjpeg-turbo")
+    assert check.status == "warn"
+    assert "Pillow" in check.detail
+    assert "libturbojpeg0" in check.fix
+
+
+def test_tensorrt_missing_is_a_warning_not_a_failure(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", None)
+    check = by_name(run_checks(quiet_config()), "TensorRT")
+    assert check.status == "warn"
+    assert "ezvtb-node[tensorrt]" in check.fix
+
+
+def test_cuda_check_matches_the_machine():
+    check = check_cuda()
+    # On a CPU-only machine (CI) the node still runs: a warning, never a failure.
+    assert check.status in ("ok", "warn")
+    if check.status == "warn":
+        assert "CPU" in check.detail
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Spout is available on Windows")
+def test_spout_output_on_this_platform_fails_but_is_fine_when_not_asked_for():
+    assert by_name(run_checks(quiet_config()), "Spout").status == "ok"
+    check = by_name(run_checks(quiet_config(output=["spout:ezvtb"])), "Spout")
+    assert check.status == "fail"
+    assert "--output browser" in check.fix
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="DirectML exists on Windows")
+def test_directml_not_applicable_off_windows():
+    check = by_name(run_checks(quiet_config()), "DirectML")
+    assert check.status == "ok"
+    assert "not applicable" in check.detail
+
+
+def test_cli_json_and_exit_code(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "node.toml"
+    write_engine_set("separable", "fp32")  # so missing THA3 weights cannot fail this machine
+    config.write_text('[input]\nvmc = "off"\n[control]\ncontrol = "off"\n[output]\noutput = ["null"]\n')
+    assert cli.main(["doctor", "--json", "--config", str(config)]) == 0
+    checks = json.loads(capsys.readouterr().out)
+    assert {"name", "status", "detail", "fix"} <= set(checks[0])
+    assert not any(c["name"].startswith("port ") for c in checks)
+
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
+    assert cli.main(["doctor", "--config", str(config)]) == 1
+    table = capsys.readouterr().out
+    assert "✗ package aiohttp" in table
+    assert "fix: pip install aiohttp" in table
+    assert "✓ python" in table
+    assert "1 failed" in table
+
+
+def test_table_keeps_paths_and_commands_whole():
+    path = "/tmp/some-long-folder-name/with-hyphens/" + "x" * 80 + "/frames.sqlite3"
+    table = format_table([Check("frame cache", "fail", f"{path} is damaged", f"delete {path}")], width=60)
+    assert path in table.replace("\n", " ").split()
+    assert table.splitlines()[0].startswith("✗ frame cache")
+    assert "0 ok, 0 warnings, 1 failed" in table
