@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
 from ezvtb_node.core.engines import ensure_engine_set
-from ezvtb_node.demo import load_character, sample_character_path
 from ezvtb_node.mapping.pose import POSE_INDEX, POSE_MAX, POSE_MIN
 from tests.core.reference import reference_frame
 

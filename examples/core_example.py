@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from ezvtb_interface import get_core
-from ezvtb_node.demo import load_character, sample_character_path
+from ezvtb_node.character import load_character, sample_character_path
 
 character = Path(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] else sample_character_path()
 out_dir = Path(sys.argv[2]) if len(sys.argv) > 2 else Path("example-out")

