@@ -23,29 +23,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.poses import rotation_only_poses, varied_poses
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
 from ezvtb_node.core.engines import ensure_engine_set
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_MAX, POSE_MIN
 from tests.core.reference import reference_frame
-
-
-def varied_poses(count: int, seed: int = 1) -> list[np.ndarray]:
-    """Random poses: every stage sees new inputs each frame (no cache can help)."""
-    rng = np.random.default_rng(seed)
-    return [rng.uniform(POSE_MIN, POSE_MAX).astype(np.float32).reshape(1, 45) * 0.7 for _ in range(count)]
-
-
-def rotation_only_poses(count: int) -> list[np.ndarray]:
-    base = varied_poses(1, seed=2)[0]
-    poses = []
-    for i in range(count):
-        pose = base.copy()
-        pose[0, POSE_INDEX["head_x"]] = np.sin(i / 3)
-        pose[0, POSE_INDEX["neck_z"]] = 0.5 * np.cos(i / 4)
-        pose[0, POSE_INDEX["breathing"]] = (i % 10) / 10
-        poses.append(pose)
-    return poses
 
 
 def time_core(core, poses) -> list[float]:

@@ -233,15 +233,21 @@ def build_engine_set(
             "versions": _versions(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        install_engine_set(staging, target, manifest)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     bar.done()
     return load_engine_set(target)
+
+
+def install_engine_set(staging: Path, target: Path, manifest: dict) -> None:
+    """Write ``manifest`` into the finished ``staging`` folder and put it in ``target``'s place, so a
+    reader never sees a half-written set."""
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
 
 
 def list_engine_sets(root: Path | None = None) -> list[tuple[Path, EngineSet | None, str]]:

@@ -24,7 +24,6 @@ I/O), so every backend and both caches run it. Needs the ``onnx`` package (the `
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -33,10 +32,10 @@ from pathlib import Path
 
 from ezvtb_node.core.engines import (
     EXPORT_FORMAT,
-    MANIFEST,
     STAGE_FILES,
     EngineError,
     engine_set_dir,
+    install_engine_set,
     load_engine_set,
     sha256_file,
 )
@@ -337,10 +336,7 @@ def _write_engine_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) 
             "io": io,
             "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        staging.rename(target)
+        install_engine_set(staging, target, manifest)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
