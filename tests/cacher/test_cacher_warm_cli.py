@@ -87,6 +87,7 @@ class StandInCore:
 
     def setImage(self, image):
         self.image = image.copy()
+        self.image_digest = image_digest(image)
 
     def inference(self, pose):
         self.out[:] = np.roll(self.image, round(float(pose[0, 39]) * 100), axis=1)
@@ -178,3 +179,35 @@ def test_cli_clear_on_a_locked_database_is_a_clear_error(tmp_path, monkeypatch, 
         holder.close()
     assert cli.main(["cache", "info", "--db", str(db), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["entries"] == 1  # nothing was lost
+
+
+def test_warmed_frames_hit_in_a_real_core_on_its_first_lookup(tmp_path, capsys):
+    """The contract that matters: `cache warm`, then a node's core with the same engine and
+    database hits at once, also for an image with transparent pixels (zeroed by the core)."""
+    import warnings
+
+    from ezvtb_node.core import get_core
+    from tests.core.tiny_engine import write_tiny_engine
+
+    engine = write_tiny_engine(tmp_path / "engine")
+    image = character()
+    image[:40, :40] = (10, 20, 30, 0)  # colour under fully transparent pixels
+    png = tmp_path / "me.png"
+    Image.fromarray(image[..., [2, 1, 0, 3]], "RGBA").save(png)
+    db = tmp_path / "cache.db"
+    model_dir = json.dumps(str(engine))
+    assert cli.main(["cache", "warm", "--image", str(png), "--db", str(db), "--grid", "head_x=-1:1:5",
+                     "--core-option", f"model_dir={model_dir}"]) == 0  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        core = get_core(
+            model_dir=str(engine), use_interpolation=False, cacher_on_database=True, cacher_db_path=str(db)
+        )
+    with core:
+        from ezvtb_node.character import load_character
+
+        core.setImage(load_character(png))
+        pose = np.zeros((1, 45), np.float32)
+        pose[0, 39] = 0.5
+        core.inference(pose)
+        assert core.stats()["cacher"]["hits"] == 1

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from ezvtb_node.core.cacher.frame_cacher import DEFAULT_DB_SIZE_GB, FrameCacher, default_db_path
-from ezvtb_node.core.cacher.keys import image_digest
 from ezvtb_node.core.cacher.sqlite_store import open_existing
 from ezvtb_node.core.cacher.warm import (
     grid_poses,
@@ -130,17 +129,6 @@ def _clear(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_character(path: Path) -> np.ndarray:
-    """A 512x512 image file as uint8 BGRA (the core's input convention)."""
-    from PIL import Image
-
-    with Image.open(path) as image:
-        if image.size != (512, 512):
-            raise ValueError(f"character image {path} must be 512x512, got {image.size[0]}x{image.size[1]}")
-        rgba = np.asarray(image.convert("RGBA"))
-    return np.ascontiguousarray(rgba[..., [2, 1, 0, 3]])
-
-
 def _core_options(pairs: list[str]) -> dict[str, object]:
     options: dict[str, object] = {}
     for pair in pairs:
@@ -155,6 +143,8 @@ def _core_options(pairs: list[str]) -> dict[str, object]:
 
 
 def _warm(args: argparse.Namespace) -> int:
+    from ezvtb_node.character import load_character
+
     image = load_character(args.image)
     if args.grid:
         axes = parse_grid(args.grid)
@@ -179,7 +169,9 @@ def _warm(args: argparse.Namespace) -> int:
         return core.inference(pose)[-1]
 
     with FrameCacher(True, args.quality, 0.0, args.db or default_db_path(), args.db_size_gb) as cacher:
-        cacher.set_context(image_digest(image), engine_id)
+        # The core's own digest (of the image as it renders it, transparent pixels zeroed), so the
+        # node's core finds these frames.
+        cacher.set_context(core.image_digest, engine_id)
         result = warm(cacher, render, poses, total=total)
         stats = cacher.stats()
     print(
