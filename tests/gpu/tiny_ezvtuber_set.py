@@ -16,36 +16,19 @@ import onnxruntime as ort
 from onnx import TensorProto, helper
 
 from ezvtb_node.core.export import convert_to_half
+from tests.core.tiny_engine import bgra_nodes, const_node, io_info, tiny_model
 
 F = TensorProto.FLOAT
 SEPARABLE_ENCODER = "/face_morpher/body/downsample_blocks.3/downsample_blocks.3.3/Relu_output_0"
 STANDARD_ENCODER = "/face_morpher/downsample_blocks.3/downsample_blocks.3.2/Relu_output_0"
 
 
-def _const(name, value):
-    array = np.asarray(value)
-    return helper.make_node("Constant", [], [name], value=onnx.numpy_helper.from_array(array, name))
-
-
-def _io(name, elem, shape):
-    return helper.make_tensor_value_info(name, elem, shape)
-
-
-def _model(nodes, inputs, outputs):
-    model = helper.make_model(
-        helper.make_graph(nodes, "tiny", inputs, outputs), opset_imports=[helper.make_opsetid("", 17)]
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
-
-
 def _slice(src, dst, starts, ends, axes=(2, 3)):
     tag = dst
     return [
-        _const(f"{tag}_s", np.array(starts, np.int64)),
-        _const(f"{tag}_e", np.array(ends, np.int64)),
-        _const(f"{tag}_a", np.array(axes, np.int64)),
+        const_node(f"{tag}_s", np.array(starts, np.int64)),
+        const_node(f"{tag}_e", np.array(ends, np.int64)),
+        const_node(f"{tag}_a", np.array(axes, np.int64)),
         helper.make_node("Slice", [src, f"{tag}_s", f"{tag}_e", f"{tag}_a"], [dst]),
     ]
 
@@ -53,22 +36,22 @@ def _slice(src, dst, starts, ends, axes=(2, 3)):
 def decomposer():
     nodes = [
         helper.make_node("Cast", ["input_image"], ["f"], to=F),
-        _const("k255", np.float32(255.0)),
+        const_node("k255", np.float32(255.0)),
         helper.make_node("Div", ["f", "k255"], ["unit"]),
         helper.make_node("Transpose", ["unit"], ["chw"], perm=[2, 0, 1]),
-        _const("ax0", np.array([0], np.int64)),
+        const_node("ax0", np.array([0], np.int64)),
         helper.make_node("Unsqueeze", ["chw", "ax0"], ["image_prepared"]),
         *_slice("image_prepared", "background_layer", [64, 192], [192, 320]),
-        _const("half", np.float32(0.5)),
+        const_node("half", np.float32(0.5)),
         helper.make_node("Mul", ["background_layer", "half"], ["eyebrow_layer"]),
     ]
-    return _model(
+    return tiny_model(
         nodes,
-        [_io("input_image", TensorProto.UINT8, [512, 512, 4])],
+        [io_info("input_image", TensorProto.UINT8, [512, 512, 4])],
         [
-            _io("background_layer", F, [1, 4, 128, 128]),
-            _io("eyebrow_layer", F, [1, 4, 128, 128]),
-            _io("image_prepared", F, [1, 4, 512, 512]),
+            io_info("background_layer", F, [1, 4, 128, 128]),
+            io_info("eyebrow_layer", F, [1, 4, 128, 128]),
+            io_info("image_prepared", F, [1, 4, 512, 512]),
         ],
     )
 
@@ -82,19 +65,19 @@ def combiner(encoder: str):
         helper.make_node("Add", ["crop", "pose_mean"], ["a"]),
         helper.make_node("Add", ["a", "diff_mean"], ["eyebrow_image"]),
         *_slice("image_prepared", "corner", [0, 0], [24, 24]),
-        _const("reps", np.array([1, 128, 1, 1], np.int64)),
+        const_node("reps", np.array([1, 128, 1, 1], np.int64)),
         helper.make_node("Tile", ["corner", "reps"], ["tiled"]),
         helper.make_node("Mul", ["tiled", "pose_mean"], [encoder]),
     ]
-    return _model(
+    return tiny_model(
         nodes,
         [
-            _io("image_prepared", F, [1, 4, 512, 512]),
-            _io("eyebrow_background_layer", F, [1, 4, 128, 128]),
-            _io("eyebrow_layer", F, [1, 4, 128, 128]),
-            _io("eyebrow_pose", F, [1, 12]),
+            io_info("image_prepared", F, [1, 4, 512, 512]),
+            io_info("eyebrow_background_layer", F, [1, 4, 128, 128]),
+            io_info("eyebrow_layer", F, [1, 4, 128, 128]),
+            io_info("eyebrow_pose", F, [1, 12]),
         ],
-        [_io("eyebrow_image", F, [1, 4, 192, 192]), _io(encoder, F, [1, 512, 24, 24])],
+        [io_info("eyebrow_image", F, [1, 4, 192, 192]), io_info(encoder, F, [1, 512, 24, 24])],
     )
 
 
@@ -105,77 +88,71 @@ def morpher(encoder: str):
         helper.make_node("ReduceMean", [encoder], ["enc_mean"], keepdims=0),
         helper.make_node("Add", ["pose_mean", "crop_mean"], ["a"]),
         helper.make_node("Add", ["a", "enc_mean"], ["b"]),
-        _const("k01", np.float32(0.1)),
+        const_node("k01", np.float32(0.1)),
         helper.make_node("Mul", ["b", "k01"], ["shift"]),
-        _const("k05", np.float32(0.5)),
+        const_node("k05", np.float32(0.5)),
         helper.make_node("Mul", ["image_prepared", "k05"], ["dimmed"]),
         helper.make_node("Add", ["dimmed", "shift"], ["face_morphed_full"]),
-        _const("st", np.array([2, 2], np.int64)),
-        _const("s0", np.array([0, 0], np.int64)),
-        _const("s1", np.array([512, 512], np.int64)),
-        _const("ax", np.array([2, 3], np.int64)),
+        const_node("st", np.array([2, 2], np.int64)),
+        const_node("s0", np.array([0, 0], np.int64)),
+        const_node("s1", np.array([512, 512], np.int64)),
+        const_node("ax", np.array([2, 3], np.int64)),
         helper.make_node("Slice", ["face_morphed_full", "s0", "s1", "ax", "st"], ["face_morphed_half"]),
     ]
-    return _model(
+    return tiny_model(
         nodes,
         [
-            _io("image_prepared", F, [1, 4, 512, 512]),
-            _io("im_morpher_crop", F, [1, 4, 192, 192]),
-            _io("face_pose", F, [1, 27]),
-            _io(encoder, F, [1, 512, 24, 24]),
+            io_info("image_prepared", F, [1, 4, 512, 512]),
+            io_info("im_morpher_crop", F, [1, 4, 192, 192]),
+            io_info("face_pose", F, [1, 27]),
+            io_info(encoder, F, [1, 512, 24, 24]),
         ],
-        [_io("face_morphed_full", F, [1, 4, 512, 512]), _io("face_morphed_half", F, [1, 4, 256, 256])],
+        [
+            io_info("face_morphed_full", F, [1, 4, 512, 512]),
+            io_info("face_morphed_half", F, [1, 4, 256, 256]),
+        ],
     )
 
 
 def rotator():
     nodes = [
         helper.make_node("ReduceSum", ["rotation_pose"], ["rot_sum"], keepdims=0),
-        _const("scales", np.array([1, 1, 2, 2], np.float32)),
+        const_node("scales", np.array([1, 1, 2, 2], np.float32)),
         helper.make_node("Resize", ["face_morphed_half", "", "scales"], ["up"], mode="nearest"),
         helper.make_node("Add", ["up", "rot_sum"], ["full_warped_image"]),
         *_slice("full_warped_image", "full_grid_change", [0], [2], axes=[1]),
     ]
-    return _model(
+    return tiny_model(
         nodes,
-        [_io("face_morphed_half", F, [1, 4, 256, 256]), _io("rotation_pose", F, [1, 6])],
-        [_io("full_warped_image", F, [1, 4, 512, 512]), _io("full_grid_change", F, [1, 2, 512, 512])],
+        [io_info("face_morphed_half", F, [1, 4, 256, 256]), io_info("rotation_pose", F, [1, 6])],
+        [io_info("full_warped_image", F, [1, 4, 512, 512]), io_info("full_grid_change", F, [1, 2, 512, 512])],
     )
 
 
 def editor():
     nodes = [
         helper.make_node("Sub", ["rotated_warped_image", "morphed_image"], ["delta"]),
-        _const("k01", np.float32(0.1)),
+        const_node("k01", np.float32(0.1)),
         helper.make_node("Mul", ["delta", "k01"], ["small"]),
         helper.make_node("Add", ["morphed_image", "small"], ["mixed"]),
         helper.make_node("ReduceMean", ["rotated_grid_change"], ["grid_mean"], keepdims=0),
         helper.make_node("ReduceSum", ["rotation_pose"], ["rot_sum"], keepdims=0),
-        _const("k005", np.float32(0.05)),
+        const_node("k005", np.float32(0.05)),
         helper.make_node("Mul", ["rot_sum", "k005"], ["rot_shift"]),
         helper.make_node("Mul", ["grid_mean", "k01"], ["grid_shift"]),
         helper.make_node("Add", ["mixed", "rot_shift"], ["m2"]),
         helper.make_node("Add", ["m2", "grid_shift"], ["result"]),
-        _const("ax0", np.array([0], np.int64)),
-        helper.make_node("Squeeze", ["result", "ax0"], ["chw"]),
-        helper.make_node("Transpose", ["chw"], ["hwc"], perm=[1, 2, 0]),
-        _const("k255", np.float32(255.0)),
-        helper.make_node("Mul", ["hwc", "k255"], ["scaled"]),
-        helper.make_node("Round", ["scaled"], ["rounded"]),
-        _const("lo", np.float32(0.0)),
-        _const("hi", np.float32(255.0)),
-        helper.make_node("Clip", ["rounded", "lo", "hi"], ["clipped"]),
-        helper.make_node("Cast", ["clipped"], ["cv_result"], to=TensorProto.UINT8),
+        *bgra_nodes("result", "cv_result"),
     ]
-    return _model(
+    return tiny_model(
         nodes,
         [
-            _io("morphed_image", F, [1, 4, 512, 512]),
-            _io("rotated_warped_image", F, [1, 4, 512, 512]),
-            _io("rotated_grid_change", F, [1, 2, 512, 512]),
-            _io("rotation_pose", F, [1, 6]),
+            io_info("morphed_image", F, [1, 4, 512, 512]),
+            io_info("rotated_warped_image", F, [1, 4, 512, 512]),
+            io_info("rotated_grid_change", F, [1, 2, 512, 512]),
+            io_info("rotation_pose", F, [1, 6]),
         ],
-        [_io("result", F, [1, 4, 512, 512]), _io("cv_result", TensorProto.UINT8, [512, 512, 4])],
+        [io_info("result", F, [1, 4, 512, 512]), io_info("cv_result", TensorProto.UINT8, [512, 512, 4])],
     )
 
 
