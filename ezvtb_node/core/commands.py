@@ -10,7 +10,7 @@ from ezvtb_node.core.engines import PRECISIONS, VARIANTS, ensure_engine_set, lis
 
 
 def register(subparsers) -> None:
-    engines = subparsers.add_parser("engines", help="build and list THA3 engine files")
+    engines = subparsers.add_parser("engines", help="build, list and import model files (THA3, RIFE, SR)")
     engine_commands = engines.add_subparsers(dest="engines_command", metavar="ACTION")
     engine_commands.required = True
 
