@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_SIZE
+from ezvtb_node.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_SIZE
 
 FPS = 60
 

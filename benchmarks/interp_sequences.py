@@ -13,8 +13,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from ezvtb_node.mapping.pose import POSE_INDEX
 from ezvtb_node.paths import user_cache_dir
+from ezvtb_node.pose import POSE_INDEX
 
 # Every time any supported scale asks for: i/n for n in 2, 3, 4.
 TIMES: tuple[Fraction, ...] = tuple(sorted({Fraction(i, n) for n in (2, 3, 4) for i in range(n + 1)}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_MAX, POSE_MIN
+from ezvtb_node.pose import POSE_INDEX, POSE_MAX, POSE_MIN
 
 
 def varied_poses(count: int, seed: int = 1) -> list[np.ndarray]:

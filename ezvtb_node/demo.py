@@ -24,7 +24,7 @@ from PIL import Image
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.inputs import TrackingFrame, read_trace
 from ezvtb_node.mapping import Mapper
-from ezvtb_node.mapping.commands import resolve_mapping_path
+from ezvtb_node.mapping.bundled import resolve_mapping_path
 from ezvtb_node.outputs.files import to_image, write_webp_animation
 
 

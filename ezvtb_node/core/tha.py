@@ -21,7 +21,7 @@ import numpy as np
 
 from ezvtb_node.core.backends import StageRunner
 from ezvtb_node.core.stage_cache import StageCache
-from ezvtb_node.mapping.pose import EYEBROW_SLICE, FACE_SLICE, ROTATION_SLICE
+from ezvtb_node.pose import EYEBROW_SLICE, FACE_SLICE, ROTATION_SLICE
 
 STAGES = ("image", "eyebrow", "face", "body")
 POSE_INPUTS = {"eyebrow_pose": EYEBROW_SLICE, "face_pose": FACE_SLICE, "rotation_pose": ROTATION_SLICE}

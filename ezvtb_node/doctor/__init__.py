@@ -41,7 +41,7 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
 
 def node_ports(config: NodeConfig | None) -> list[ports.PortUse]:
     """The ports the node would listen on with ``config`` (None: every default port)."""
-    from ezvtb_node.inputs.commands import host_port
+    from ezvtb_node.endpoints import parse_endpoint
     from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFM_PORT
     from ezvtb_node.inputs.ifacialmocap import IFacialMocapReceiver
     from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
@@ -54,13 +54,13 @@ def node_ports(config: NodeConfig | None) -> list[ports.PortUse]:
     control = config.control if config else defaults.control
     outputs = config.output if config else ["browser"]
     uses = []
-    if vmc != "off":
-        host, port = host_port(vmc, VMC_PORT)
+    if (vmc_endpoint := parse_endpoint(vmc, "127.0.0.1", VMC_PORT, "vmc")) is not None:
+        host, port = vmc_endpoint
         uses.append(
             ports.PortUse("VMC", "udp", host, port, VmcReceiver.PORT_CULPRITS, "set another port with --vmc")
         )
-    if ifm != "off":
-        host, port = host_port("0.0.0.0" if ifm == "on" else ifm, IFM_PORT)
+    if (ifm_endpoint := parse_endpoint(ifm, "0.0.0.0", IFM_PORT, "ifacialmocap")) is not None:
+        host, port = ifm_endpoint
         uses.append(
             ports.PortUse(
                 "iFacialMocap",
@@ -84,8 +84,8 @@ def node_ports(config: NodeConfig | None) -> list[ports.PortUse]:
                     "set another port with --output browser:HOST:PORT",
                 )
             )
-    if control != "off":
-        host, port = host_port(control, 8766)
+    if (control_endpoint := parse_endpoint(control, "127.0.0.1", 8766, "control")) is not None:
+        host, port = control_endpoint
         uses.append(
             ports.PortUse(
                 "control", "tcp", host, port, _CONTROL_CULPRITS, "set another port with --control HOST:PORT"

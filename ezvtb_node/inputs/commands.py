@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import IO
 
+from ezvtb_node.endpoints import parse_endpoint
 from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFM_PORT
 from ezvtb_node.inputs.ifacialmocap import FACEMOTION3D_PORT, IFacialMocapReceiver
 from ezvtb_node.inputs.replay import DatagramCaptureWriter, open_replay
@@ -22,16 +23,6 @@ from ezvtb_node.inputs.vmc import VmcReceiver
 
 # Counters that are not drops, left out of the "drops" column.
 _NOT_DROPS = frozenset({"frames", "lost", "datagrams", "messages", "packets", "records", "unknown_address"})
-
-
-def host_port(text: str, default_port: int) -> tuple[str, int]:
-    """Parse ``HOST:PORT``, ``HOST``, ``:PORT`` or ``PORT``; the host defaults to 127.0.0.1."""
-    host, sep, port_text = text.rpartition(":")
-    if not sep:
-        host, port_text = ("", text) if text.isdigit() else (text, str(default_port))
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"expected HOST:PORT with a port 1-65535, got {text!r}")
-    return host or "127.0.0.1", int(port_text)
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -92,15 +83,17 @@ def build_sources(args: argparse.Namespace, **hooks) -> list[FrameSource]:
     options = {"lost_after": args.lost_after, **hooks}
     chosen = args.vmc or args.ifm or args.ifm_phone or args.facemotion3d
     if args.vmc or not chosen:
-        host, port = host_port(args.vmc or "", VMC_PORT)
-        sources.append(VmcReceiver(host, port, **options))
+        vmc = parse_endpoint(args.vmc or "on", "127.0.0.1", VMC_PORT, "--vmc")
+        if vmc is not None:
+            sources.append(VmcReceiver(*vmc, **options))
     if args.ifm or args.ifm_phone or not chosen:
-        host, port = host_port(args.ifm, IFM_PORT) if args.ifm else (None, IFM_PORT)
-        receiver = IFacialMocapReceiver(host, port, phone=args.ifm_phone, allow_from=args.allow, **options)
-        sources.append(receiver)
+        ifm = parse_endpoint(args.ifm, "127.0.0.1", IFM_PORT, "--ifm") if args.ifm else (None, IFM_PORT)
+        if ifm is not None:
+            receiver = IFacialMocapReceiver(*ifm, phone=args.ifm_phone, allow_from=args.allow, **options)
+            sources.append(receiver)
     if args.facemotion3d:
-        host, port = host_port(args.facemotion3d, FACEMOTION3D_PORT)
-        sources.append(IFacialMocapReceiver(host, port, facemotion3d=True, allow_from=args.allow, **options))
+        fm3d = parse_endpoint(args.facemotion3d, "127.0.0.1", FACEMOTION3D_PORT, "--facemotion3d", False)
+        sources.append(IFacialMocapReceiver(*fm3d, facemotion3d=True, allow_from=args.allow, **options))
     return sources
 
 

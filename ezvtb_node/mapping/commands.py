@@ -7,26 +7,12 @@ import json
 import math
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
+from ezvtb_node.mapping.bundled import resolve_mapping_path
 from ezvtb_node.mapping.mapper import Mapper
 from ezvtb_node.mapping.mapping import load_mapping
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_SIZE
-
-MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "mappings"
-
-
-def resolve_mapping_path(name: str) -> Path:
-    """A path as given, or the name of a bundled mapping (``ifacialmocap`` → mappings/ifacialmocap.toml)."""
-    path = Path(name)
-    if path.exists() or path.suffix or "/" in name:
-        return path
-    bundled = MAPPINGS_DIR / f"{name}.toml"
-    if bundled.exists():
-        return bundled
-    known = ", ".join(sorted(p.stem for p in MAPPINGS_DIR.glob("*.toml")))
-    raise FileNotFoundError(f"no mapping file '{name}' (bundled mappings: {known})")
+from ezvtb_node.pose import POSE_INDEX, POSE_SIZE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -24,8 +24,8 @@ from ezvtb_node.channels import EYE_CHANNELS, HEAD_CHANNELS
 from ezvtb_node.mapping.filters import OneEuroFilter, Quantizer
 from ezvtb_node.mapping.mapping import Mapping, load_mapping
 from ezvtb_node.mapping.motion import AutoBlink, Presence, breathing
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_SIZE
 from ezvtb_node.mapping.schema import MappingError
+from ezvtb_node.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_SIZE
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ezvtb_node.channels import KNOWN_CHANNELS
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_NAMES, POSE_SIZE
 from ezvtb_node.mapping.schema import MappingError, TableReader, describe, suggestion
 from ezvtb_node.mapping.settings import PostSettings, read_post_settings
 from ezvtb_node.mapping.tomllines import TomlSyntaxError, load_toml_with_lines
 from ezvtb_node.mapping.vowelfit import VowelFit, VowelFitError
+from ezvtb_node.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_NAMES, POSE_SIZE
 
 FORMAT_VERSION = 1
 TOP_LEVEL_TABLES = (

@@ -12,8 +12,8 @@ import numpy as np
 
 from ezvtb_node.channels import KNOWN_CHANNELS
 from ezvtb_node.mapping.filters import DISABLED_CUTOFF
-from ezvtb_node.mapping.pose import POSE_NAMES, POSE_SIZE
 from ezvtb_node.mapping.schema import TableReader, suggestion
+from ezvtb_node.pose import POSE_NAMES, POSE_SIZE
 
 
 def _group_of(name: str) -> str:

@@ -4,7 +4,7 @@
 
 =====================  ============================================================
 ``spout[:NAME]``       Spout sender NAME (default ``ezvtb``), Windows only
-``browser[:HOST:PORT]``  web page for OBS Browser Source; ``browser:PORT`` keeps 127.0.0.1
+``browser[:ADDRESS]``  web page for OBS Browser Source; ADDRESS as in ezvtb_node.endpoints
 ``files:DIR``          PNG sequence DIR/frame_000000.png ...
 ``files:FILE.webp``    one animated WebP with alpha, written on close
 ``null``               discard frames
@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from ezvtb_node.endpoints import parse_endpoint
 from ezvtb_node.outputs.base import FrameSink
 from ezvtb_node.outputs.pacing import Pacer
 
@@ -23,12 +24,6 @@ SPEC_HELP = "spout[:NAME], browser[:HOST:PORT] (or browser:PORT), files:DIR, fil
 
 def _bad(spec: str, why: str) -> ValueError:
     return ValueError(f"output {spec!r}: {why}; expected {SPEC_HELP}")
-
-
-def _parse_port(spec: str, text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise _bad(spec, f"port must be a number 0..65535, got {text!r}")
-    return int(text)
 
 
 def make_sink(spec: str, fps: float = 60.0, premultiplied: bool = False) -> FrameSink:
@@ -52,15 +47,11 @@ def make_sink(spec: str, fps: float = 60.0, premultiplied: bool = False) -> Fram
     if kind == "browser":
         from ezvtb_node.outputs.browser import DEFAULT_HOST, DEFAULT_PORT, BrowserSink
 
-        if not rest:
-            return BrowserSink(DEFAULT_HOST, DEFAULT_PORT)
-        host, colon, port = rest.rpartition(":")
-        if not colon:
-            return BrowserSink(DEFAULT_HOST, _parse_port(spec, port))
-        host = host.removeprefix("[").removesuffix("]")  # [::1]:8765
-        if not host:
-            raise _bad(spec, "host is empty")
-        return BrowserSink(host, _parse_port(spec, port))
+        try:
+            endpoint = parse_endpoint(rest or str(DEFAULT_PORT), DEFAULT_HOST, DEFAULT_PORT, "address", False)
+        except ValueError as exc:
+            raise _bad(spec, str(exc)) from None
+        return BrowserSink(*endpoint)
     if kind == "files":
         if not rest:
             raise _bad(spec, "files needs a directory or a .webp file name")

@@ -6,7 +6,7 @@ import pytest
 from cacher_helpers import HERE, character
 
 from ezvtb_node.core.cacher.keys import Quantization, context_digest, frame_key, image_digest, snap_pose
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 
 STEPS = Quantization().steps()
 

@@ -42,7 +42,7 @@ def reference_frame(character_path, pose: np.ndarray) -> np.ndarray:
 
 def coverage_poses() -> list[np.ndarray]:
     """Six poses that together move every parameter group (eyebrows, eyes, irises, mouth, head, body)."""
-    from ezvtb_node.mapping.pose import POSE_INDEX
+    from ezvtb_node.pose import POSE_INDEX
 
     def pose(**values):
         p = np.zeros((1, 45), np.float32)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ezvtb_node.core import get_core
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 from tests.core.tiny_engine import expected_frame
 
 

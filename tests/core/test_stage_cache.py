@@ -5,7 +5,7 @@ import pytest
 
 from ezvtb_node.core import get_core
 from ezvtb_node.core.stage_cache import StageCache
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 
 
 def test_lru_is_bounded_by_bytes_and_evicts_oldest():

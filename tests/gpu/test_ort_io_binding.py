@@ -10,7 +10,7 @@ from ezvtb_node.core import core as core_module
 from ezvtb_node.core import get_core
 from ezvtb_node.core.backends import Selection, select_backend
 from ezvtb_node.core.backends.onnxruntime import OnnxRuntimeBackend, OrtDeviceTensor
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 from tests.core.tiny_engine import expected_frame
 from tests.gpu.helpers import test_poses as poses
 

@@ -13,7 +13,7 @@ import pytest
 
 from ezvtb_node.core import get_core
 from ezvtb_node.core.backends.tensorrt import DeviceTensor, TensorRtBackend
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 from tests.core.tiny_engine import expected_frame
 from tests.gpu import fake_pycuda
 from tests.gpu.fake_pycuda import FakeDevice

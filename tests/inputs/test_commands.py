@@ -10,10 +10,7 @@ import sys
 import threading
 import time
 
-import pytest
-
 from ezvtb_node.inputs import DatagramReplay, open_replay, read_trace
-from ezvtb_node.inputs.commands import host_port
 from ezvtb_node.inputs.tracking import parse_trace_line
 
 from .osc_wire import APPLY, IMMEDIATE, blend, bundle
@@ -176,13 +173,3 @@ def test_port_in_use_is_a_clear_cli_error():
     assert out.returncode == 1
     assert f"ezvtb-node listen: error: UDP port {port} on 127.0.0.1 is already in use" in out.stderr
     assert "VSeeFace" in out.stderr and "Traceback" not in out.stderr
-
-
-def test_host_port_parsing():
-    assert host_port("0.0.0.0:49983", 1) == ("0.0.0.0", 49983)
-    assert host_port("39540", 39539) == ("127.0.0.1", 39540)
-    assert host_port(":39541", 39539) == ("127.0.0.1", 39541)
-    assert host_port("192.168.1.2", 39539) == ("192.168.1.2", 39539)
-    for bad in ("127.0.0.1:http", "127.0.0.1:0", "host:99999"):
-        with pytest.raises(ValueError, match="expected HOST:PORT with a port 1-65535"):
-            host_port(bad, 39539)

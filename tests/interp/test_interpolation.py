@@ -15,7 +15,7 @@ from ezvtb_node.core.interpolation import (
     make_interpolator,
 )
 from ezvtb_node.core.model_import import import_model
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 
 
 def textured_disc(center_x: float) -> np.ndarray:

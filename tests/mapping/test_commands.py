@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ezvtb_node.mapping.mapper import Mapper
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 
 from .conftest import MAPPINGS
 from .reference import random_arkit_frames

@@ -10,7 +10,7 @@ import pytest
 
 from ezvtb_node.mapping.mapper import Mapper
 from ezvtb_node.mapping.mapping import load_mapping
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 
 from .conftest import MAPPINGS
 

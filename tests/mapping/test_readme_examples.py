@@ -5,8 +5,8 @@ import re
 import pytest
 
 from ezvtb_node.mapping.mapper import Mapper
-from ezvtb_node.mapping.pose import POSE_INDEX
 from ezvtb_node.mapping.schema import MappingError
+from ezvtb_node.pose import POSE_INDEX
 
 from .conftest import MAPPINGS
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ezvtb_node.mapping.mapping import load_mapping
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_NAMES
 from ezvtb_node.mapping.vowelfit import VowelFit
+from ezvtb_node.pose import POSE_INDEX, POSE_NAMES
 
 from .conftest import MAPPINGS
 from .reference import (

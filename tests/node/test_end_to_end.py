@@ -18,7 +18,7 @@ from pythonosc.osc_message_builder import OscMessageBuilder
 
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
-from ezvtb_node.mapping.pose import POSE_INDEX
+from ezvtb_node.pose import POSE_INDEX
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from ezvtb_node.config import NodeConfig
 from ezvtb_node.core import get_core
-from ezvtb_node.node import Node, NodeError, parse_endpoint
+from ezvtb_node.node import Node, NodeError
 from tests.core.tiny_engine import write_tiny_engine
 
 
@@ -176,12 +176,3 @@ def test_character_image_is_reloaded_when_the_file_changes(tmp_path, tiny_core_f
         assert node.core.image_digest != first
     finally:
         node.stop()
-
-
-def test_parse_endpoint():
-    assert parse_endpoint("off", "127.0.0.1", 1, "x") is None
-    assert parse_endpoint("on", "0.0.0.0", 49983, "x") == ("0.0.0.0", 49983)
-    assert parse_endpoint("9000", "127.0.0.1", 1, "x") == ("127.0.0.1", 9000)
-    assert parse_endpoint("[::1]:9000", "127.0.0.1", 1, "x") == ("::1", 9000)
-    with pytest.raises(ValueError, match="vmc: expected HOST:PORT"):
-        parse_endpoint("localhost:abc", "127.0.0.1", 1, "vmc")

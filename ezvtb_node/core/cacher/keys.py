@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_SIZE
+from ezvtb_node.pose import POSE_INDEX, POSE_SIZE
 
 KEY_SIZE = 16  # bytes of BLAKE2b: collisions are out of reach for any cache size
 _KEY_FORMAT = b"ezvtb-frame-key-v1"

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ezvtb_node.core.cacher.frame_cacher import FrameCacher
-from ezvtb_node.mapping.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_SIZE
+from ezvtb_node.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_SIZE
 
 
 @dataclass(frozen=True)
