@@ -38,21 +38,42 @@ def write_forever(db: str) -> None:
         i += 1
 
 
+def _barrier(name: str) -> None:
+    """Tell the parent this process reached ``name`` and wait for its go-ahead (one stdin line).
+
+    The parent releases every process only once all of them have arrived, so what one process
+    stored before a barrier is committed before the other one reads after it: no sleeps, no luck.
+    """
+    print(f"at {name}", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        raise SystemExit(f"barrier {name}: the parent went away")
+
+
 def share(db: str, mine: int, theirs: int, count: int) -> dict:
-    """Write my frames while reading the other process's, like two nodes on one file."""
+    """Write my frames while reading the other process's, like two nodes on one file.
+
+    Phase 1 (both processes at once, released together): store mine, look theirs up as they come
+    in (hits here depend on timing and are only checked for being right). Phase 2, after a barrier
+    that both reach only with their frames committed: every one of theirs must hit.
+    """
     wrong = 0
+
+    def check(index: int) -> bool:
+        nonlocal wrong
+        got = cacher.get(pose_for(index))
+        if got is not None and not np.array_equal(got[..., 3], frame_for(pose_for(index))[..., 3]):
+            wrong += 1
+        return got is not None
+
     with _open(db, quality=85) as cacher:
-        for round_ in range(3):
-            for i in range(count):
-                if round_ == 0:
-                    cacher.put(pose_for(mine + i), frame_for(pose_for(mine + i)), block=True)
-                got = cacher.get(pose_for(theirs + i))
-                if got is not None and not np.array_equal(
-                    got[..., 3], frame_for(pose_for(theirs + i))[..., 3]
-                ):
-                    wrong += 1
-            cacher.flush()
-        return {"wrong": wrong, "stats": cacher.stats()}
+        _barrier("opened")
+        for i in range(count):
+            cacher.put(pose_for(mine + i), frame_for(pose_for(mine + i)), block=True)
+            check(theirs + i)
+        cacher.flush()  # mine are committed before the other process passes the next barrier
+        _barrier("stored")
+        seen = sum(check(theirs + i) for i in range(count))
+        return {"wrong": wrong, "seen_after_both_stored": seen, "stats": cacher.stats()}
 
 
 if __name__ == "__main__":

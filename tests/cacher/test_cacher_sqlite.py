@@ -2,10 +2,12 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -131,27 +133,62 @@ def test_sigkill_during_writes_never_damages_the_file_or_a_frame(tmp_path):
     assert result["hits"] == stored >= 24
 
 
+class _Lines:
+    """Lines of a child's stdout, read on a thread so the test can wait for one with a deadline."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put("")  # end of output
+
+    def next(self, timeout: float = 60) -> str:
+        return self.lines.get(timeout=timeout)
+
+
 def test_two_processes_share_one_file(tmp_path):
     db = tmp_path / "frames.db"
     _db_cacher(db).close()
     procs = [
         subprocess.Popen(
             [sys.executable, str(HERE / "cacher_child.py"), "share", str(db), str(a), str(b), "20"],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=(tmp_path / f"stderr-{a}").open("w"),
             text=True,
         )
         for a, b in ((0, 1000), (1000, 0))
     ]
-    outputs = [p.communicate(timeout=60) for p in procs]
-    for proc, (out, err) in zip(procs, outputs, strict=True):
-        assert proc.returncode == 0, err
-        assert "locked" not in err
-        result = json.loads(out)
+    try:
+        outs = [_Lines(p) for p in procs]
+        for barrier in ("opened", "stored"):  # release both only once both have arrived
+            for out in outs:
+                line = out.next()
+                assert line.strip() == f"at {barrier}", (line, _stderr(tmp_path))
+            for proc in procs:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+        results = [json.loads(out.next()) for out in outs]
+        for proc in procs:
+            assert proc.wait(60) == 0, _stderr(tmp_path)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert "locked" not in _stderr(tmp_path)
+    for result in results:
         assert result["wrong"] == 0
         assert result["stats"]["write_errors"] == 0 and result["stats"]["read_errors"] == 0
-        assert result["stats"]["hits"] > 0  # each saw frames the other one wrote
+        assert result["seen_after_both_stored"] == 20  # each sees every frame the other one wrote
     assert _rows(db) == 40
+
+
+def _stderr(folder: Path) -> str:
+    return "".join(p.read_text() for p in sorted(folder.glob("stderr-*")))
 
 
 def test_a_file_that_is_not_a_database_is_left_alone_with_a_clear_error(tmp_path):
