@@ -78,9 +78,29 @@ def port_holders(protocol: str, port: int) -> str:
     targets = {f"socket:[{inode}]" for inode in inodes}
     holders = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            fds = os.listdir(f"/proc/{pid}/fd")
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in targets for fd in fds):
+        if _holds_socket(pid, targets):
+            with contextlib.suppress(OSError):
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
                 holders.append(f"PID {pid} ({command if len(command) <= 100 else command[:99] + '…'})")
     return ", ".join(holders)
+
+
+def _holds_socket(pid: str, targets: set[str]) -> bool:
+    """Whether process ``pid`` has one of ``targets`` (``socket:[inode]``) among its open files.
+
+    Descriptors come and go while we look: one listed a moment ago may be closed when we read it.
+    The listing of our own ``/proc/self/fd`` even contains the descriptor that reads it, which is
+    closed by the time we get there. So a descriptor that cannot be read is skipped, never the
+    whole process (which used to leave the holder unnamed whenever such a descriptor came first).
+    """
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:  # gone, or not ours to look at
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in targets:
+                return True
+        except OSError:
+            continue
+    return False

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from ezvtb_node.doctor import node_ports, run_checks
-from ezvtb_node.doctor.ports import PortUse, check_port
+from ezvtb_node.doctor.ports import PortUse, check_port, port_holders
 from tests.doctor.conftest import by_name, quiet_config
 
 
@@ -30,6 +30,20 @@ def test_udp_port_in_use_warns_and_names_the_holder():
     else:
         assert "VSeeFace" in check.detail
     assert "--vmc" in check.fix
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="holders are read from /proc on Linux")
+def test_the_holder_is_named_even_when_a_descriptor_closes_while_the_doctor_looks():
+    # Free a descriptor number below the socket's: listing /proc/self/fd then reads the folder
+    # through that number, so the listing names a descriptor that is closed again before its
+    # link is read. That one must be skipped, not our whole process (the old flaky failure).
+    with open(os.devnull) as placeholder, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        port = squatter.getsockname()[1]
+        hole = placeholder.fileno()
+        placeholder.close()
+        assert hole < squatter.fileno()
+        assert f"PID {os.getpid()} " in port_holders("udp", port)
 
 
 def test_tcp_listener_on_control_port_warns():
