@@ -237,11 +237,17 @@ def udp_vmc(frames_per_second: float, seconds: float) -> dict[str, float]:
     thread_clock: list[tuple[float, float]] = []  # (wall, CPU time of the receive thread) per frame
     sender_start = multiprocessing.Value("d", 0.0)
 
+    last_t = [None]
+
     def on_frame(frame) -> None:
         now = time.monotonic()
         if not frame.lost:
             arrival_to_published.append(now - frame.received_at)
-            send_to_published.append(now - (sender_start.value + frame.t))
+            # The bones datagram publishes its own frame, still carrying the previous frame's
+            # /VMC/Ext/T: send->published counts the first frame with each send time (the Apply's).
+            if frame.t != last_t[0]:
+                send_to_published.append(now - (sender_start.value + frame.t))
+                last_t[0] = frame.t
             thread_clock.append((now, time.thread_time()))
 
     receiver = VmcReceiver(port=0, on_frame=on_frame, lost_after=5.0)

@@ -3,14 +3,20 @@
 Published channels:
 
 * every ``/VMC/Ext/Blend/Val`` clip, normalised by ``names.blend_channel`` (ARKit camelCase, else
-  ``vrm.<VRM0 preset>``); values accumulate until ``/VMC/Ext/Blend/Apply`` publishes them together,
-  and a clip keeps its last value until the sender changes it;
+  ``vrm.<VRM0 preset>``); values accumulate until ``/VMC/Ext/Blend/Apply`` publishes them together
+  (also across datagrams), and a clip keeps its last value until the sender changes it;
 * ``head.yaw|pitch|roll`` in degrees from the local rotations of Spine, Chest, UpperChest, Neck and
   Head composed (the head relative to the hips), Unity's Euler convention (see ``rotation``);
 * ``eye.left|right.yaw|pitch`` in degrees from the LeftEye/RightEye local rotations.
 
-Bundle time tags are ignored: every message is applied when its datagram arrives. A sender that
+When frames are published: at each ``/VMC/Ext/Blend/Apply``, and at the end of every datagram that
+changed something after its last Apply (a bone we use, or the sender's tracking status). So after
+each datagram the published state holds everything that datagram carried, whatever order the sender
+puts its messages in (``Val… Apply Bone/Pos`` as well as ``Bone/Pos Val… Apply``); only blend values
+still waiting for their Apply are left out, since the protocol applies those together. A sender that
 sends bones but never Blend/Apply gets a frame at the end of each datagram that moved a bone.
+
+Bundle time tags are ignored: every message is applied when its datagram arrives.
 """
 
 from __future__ import annotations
@@ -31,8 +37,6 @@ DEFAULT_PORT = 39539
 HEAD_CHAIN = ("Spine", "Chest", "UpperChest", "Neck", "Head")
 EYE_BONES = {"LeftEye": "eye.left", "RightEye": "eye.right"}
 MAX_BUNDLE_DEPTH = 8
-# Bones-only senders: publish per datagram when no Blend/Apply came for this long.
-APPLY_TIMEOUT_S = 1.0
 
 _BUNDLE_HEADER = b"#bundle\x00"
 _KNOWN_TYPE_TAGS = b"ifsdhbrmtTFN[]"
@@ -68,10 +72,11 @@ class VmcDecoder:
         self._blends: dict[str, float] = {}
         self._bones: dict[str, rotation.Quaternion] = {}
         self._pose_channels: dict[str, float] = {}
+        # What changed since the last frame was built, besides blend values (which wait for Apply).
         self._bones_moved = False
+        self._status_changed = False
         self._sender_time: float | None = None
         self._tracking = True
-        self._last_apply_at = -math.inf
         self.root: tuple[float, ...] | None = None  # position xyz + rotation xyzw of the avatar root
         self._handlers = {
             b"/VMC/Ext/Blend/Val": self._blend_value,
@@ -83,13 +88,18 @@ class VmcDecoder:
         }
 
     def feed(self, data: bytes, received_at: float) -> list[TrackingFrame]:
+        """Decode one datagram; the frames it publishes, oldest first (often none or one).
+
+        Contract: the last frame returned (or, with none returned, the last one returned before)
+        reflects every message of this datagram except blend values still waiting for an Apply.
+        """
         frames: list[TrackingFrame] = []
-        self._bones_moved = False
         self._element(data, 0, received_at, frames)
-        if self._bones_moved:
-            self._update_pose_channels()
-            if received_at - self._last_apply_at > APPLY_TIMEOUT_S:
-                frames.append(self._frame(received_at))
+        if self._bones_moved or self._status_changed:
+            # Bones or status came after the datagram's last Apply (or with no Apply at all):
+            # publish them now rather than leaving them for the next Apply, which may be a whole
+            # sender frame away.
+            frames.append(self._frame(received_at))
         return frames
 
     # --- OSC structure ---------------------------------------------------------------------------
@@ -188,10 +198,6 @@ class VmcDecoder:
     def _blend_apply(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
         self._blends.update(self._pending)
         self._pending.clear()
-        self._last_apply_at = now
-        if self._bones_moved:
-            self._update_pose_channels()
-            self._bones_moved = False
         frames.append(self._frame(now))
 
     def _bone(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
@@ -220,7 +226,9 @@ class VmcDecoder:
         if values is not None:
             loaded = values[0] != 0
             tracking = values[3] != 0 if count == 4 else True
-            self._tracking = loaded and tracking
+            if (loaded and tracking) != self._tracking:
+                self._tracking = loaded and tracking
+                self._status_changed = True
 
     def _time(self, params: list, now: float, frames: list[TrackingFrame]) -> None:
         values = self._numbers(params, 0, 1, "/VMC/Ext/T")
@@ -246,6 +254,10 @@ class VmcDecoder:
                 self._pose_channels.update({f"{prefix}.yaw": yaw, f"{prefix}.pitch": pitch})
 
     def _frame(self, now: float) -> TrackingFrame:
+        """A frame of the current state (applied blends, bones, status); marks it all published."""
+        if self._bones_moved:
+            self._update_pose_channels()
+        self._bones_moved = self._status_changed = False
         channels = dict(self._blends)
         channels.update(self._pose_channels)
         t = self._sender_time if self._sender_time is not None else now

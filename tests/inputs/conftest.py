@@ -6,6 +6,10 @@ import time
 
 import pytest
 
+# How long a test waits for something that must happen. Generous on purpose: it only runs out when
+# a test fails, and a loaded machine may take far longer than usual to schedule a receive thread.
+PATIENCE_S = 30.0
+
 
 class FrameSink:
     """Collects published frames (callback side) so a test can wait for them."""
@@ -16,7 +20,7 @@ class FrameSink:
     def __call__(self, frame) -> None:
         self.frames.put(frame)
 
-    def next(self, timeout: float = 2.0):
+    def next(self, timeout: float = PATIENCE_S):
         return self.frames.get(timeout=timeout)
 
     def none_within(self, seconds: float) -> bool:
@@ -47,7 +51,7 @@ def udp():
     sock.close()
 
 
-def wait_until(predicate, timeout: float = 2.0) -> bool:
+def wait_until(predicate, timeout: float = PATIENCE_S) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -12,6 +13,7 @@ from pythonosc.osc_bundle_builder import IMMEDIATELY, OscBundleBuilder
 from pythonosc.osc_message_builder import OscMessageBuilder
 
 from ezvtb_node.inputs import VmcReceiver
+from ezvtb_node.inputs.vmc import VmcDecoder
 
 from .conftest import wait_until
 from .osc_wire import APPLY, IMMEDIATE, blend, bone, bundle, message, timetag
@@ -34,9 +36,9 @@ def vmc(sink):
 
 
 def test_blend_values_spread_over_datagrams_publish_together_at_apply(vmc, sink, udp):
-    udp.sendto(bundle(IMMEDIATE, blend("JawOpen", 0.25), blend("A", 0.75)), vmc.address)
-    udp.sendto(bundle(IMMEDIATE, blend("eyeBlinkLeft", 1.0)), vmc.address)
-    assert sink.none_within(0.15), "nothing may be published before /VMC/Ext/Blend/Apply"
+    first = bundle(IMMEDIATE, blend("JawOpen", 0.25), blend("A", 0.75))
+    assert published_after(vmc, sink, udp, first) == [], "nothing may be published before the Apply"
+    assert published_after(vmc, sink, udp, bundle(IMMEDIATE, blend("eyeBlinkLeft", 1.0))) == []
     udp.sendto(APPLY, vmc.address)
     frame = sink.next()
     assert frame.source == "vmc" and not frame.lost
@@ -84,14 +86,14 @@ def test_nested_bundles_from_two_independent_encoders_give_the_same_frame(vmc, s
 )
 def test_skewed_bundle_timetags_neither_delay_nor_reorder(vmc, sink, udp, skew_s):
     tag = timetag(time.time() + skew_s)
-    sent_at = time.monotonic()
     udp.sendto(bundle(tag, blend("jawOpen", 0.5), bundle(tag + 10**9, APPLY)), vmc.address)
-    frame = sink.next(timeout=1.0)
+    # Waiting for a tag would take an hour or more; sink.next gives up after seconds, so a frame
+    # here proves the receiver did not wait (no bound on how fast a loaded machine must be).
+    frame = sink.next()
     assert frame.channels == {"jawOpen": 0.5}
-    assert time.monotonic() - sent_at < 0.5, "a future time tag must not make the receiver wait"
     # A nested bundle with an earlier tag than its parent is still applied in datagram order.
     udp.sendto(bundle(tag, blend("jawOpen", 0.1), bundle(tag - 10**12, APPLY)), vmc.address)
-    assert sink.next(timeout=1.0).channels == {"jawOpen": f32(0.1)}
+    assert sink.next().channels == {"jawOpen": f32(0.1)}
 
 
 def test_blend_names_are_normalised(vmc, sink, udp):
@@ -143,15 +145,105 @@ def test_head_angles_compose_the_spine_chain_and_eyes_use_their_own_rotation(vmc
     assert channels["eye.left.yaw"] == pytest.approx(-8, abs=1e-3)
     assert channels["eye.left.pitch"] == pytest.approx(0, abs=1e-3)
     assert channels["eye.right.pitch"] == pytest.approx(6, abs=1e-3)
-    # Bones arrive in one datagram, the blend apply in the next: the frame carries both.
+    # Bones arrive in one datagram, the blend apply in the next: the bones are published with their
+    # own datagram, and the Apply's frame carries both.
     identity = (0.0, 0.0, 0.0, 1.0)
     bones = bundle(
         IMMEDIATE, bone("Spine", identity), bone("Neck", identity), bone("Head", axis_quaternion("z", 15))
     )
     udp.sendto(bones, vmc.address)
+    channels = sink.next().channels
+    assert channels["head.roll"] == pytest.approx(15, abs=1e-3) and "vrm.A" not in channels
     udp.sendto(bundle(IMMEDIATE, blend("A", 1.0), APPLY), vmc.address)
     channels = sink.next().channels
     assert channels["head.roll"] == pytest.approx(15, abs=1e-3) and channels["vrm.A"] == 1.0
+
+
+def published_after(vmc, sink, udp, datagram: bytes) -> list:
+    """Send ``datagram`` and return every frame it published, no more, no fewer.
+
+    A marker datagram follows it from the same socket; once the receiver has counted the marker,
+    the datagram before it has been decoded and all its frames handed to ``sink`` (one receive
+    thread, datagrams in order): no waiting for a quiet period, no timing luck.
+    """
+    markers = vmc.stats()["unknown_address"]
+    udp.sendto(datagram, vmc.address)
+    udp.sendto(message("/VMC/Ext/Test/Marker"), vmc.address)
+    assert wait_until(lambda: vmc.stats()["unknown_address"] > markers)
+    return sink.drain()
+
+
+HEAD_20 = bone("Head", axis_quaternion("y", 20))
+
+
+def test_a_bone_after_the_last_apply_is_published_with_its_datagram(vmc, sink, udp):
+    # Val, Apply, then the head: the Apply publishes the values, the datagram's end the head.
+    frames = published_after(vmc, sink, udp, bundle(IMMEDIATE, blend("JawOpen", 0.5), APPLY, HEAD_20))
+    assert [f.channels.get("head.yaw") for f in frames] == [None, pytest.approx(20, abs=1e-4)]
+    assert frames[-1].channels["jawOpen"] == 0.5 and vmc.latest() is frames[-1]
+    # A datagram that changes nothing after its Apply publishes once, at the Apply.
+    frames = published_after(vmc, sink, udp, bundle(IMMEDIATE, blend("JawOpen", 0.25), APPLY))
+    assert [f.channels for f in frames] == [{"jawOpen": 0.25, "head.yaw": pytest.approx(20, abs=1e-4),
+                                             "head.pitch": pytest.approx(0, abs=1e-4),
+                                             "head.roll": pytest.approx(0, abs=1e-4)}]  # fmt: skip
+
+
+def test_a_bone_before_the_apply_is_published_once_with_the_values(vmc, sink, udp):
+    frames = published_after(vmc, sink, udp, bundle(IMMEDIATE, HEAD_20, blend("JawOpen", 0.5), APPLY))
+    assert len(frames) == 1
+    assert frames[0].channels["jawOpen"] == 0.5
+    assert frames[0].channels["head.yaw"] == pytest.approx(20, abs=1e-4)
+
+
+def test_blend_values_after_the_last_apply_still_wait_for_their_own_apply(vmc, sink, udp):
+    first = bundle(IMMEDIATE, blend("JawOpen", 0.5), APPLY, blend("Joy", 0.9))
+    assert [f.channels for f in published_after(vmc, sink, udp, first)] == [{"jawOpen": 0.5}]
+    # The next datagram moves the head: published at once, Joy still waits.
+    (frame,) = published_after(vmc, sink, udp, bundle(IMMEDIATE, HEAD_20))
+    assert "vrm.Joy" not in frame.channels and frame.channels["head.yaw"] == pytest.approx(20, abs=1e-4)
+    (frame,) = published_after(vmc, sink, udp, APPLY)
+    assert frame.channels["vrm.Joy"] == f32(0.9) and frame.channels["jawOpen"] == 0.5
+
+
+def test_a_status_change_after_the_apply_is_published_with_its_datagram(vmc, sink, udp):
+    face_lost = message("/VMC/Ext/OK", 1, 3, 0, 0)
+    frames = published_after(vmc, sink, udp, bundle(IMMEDIATE, blend("JawOpen", 0.5), APPLY, face_lost))
+    assert [f.lost for f in frames] == [False, True]
+    # The same status again is no change: one frame, at the Apply.
+    frames = published_after(vmc, sink, udp, bundle(IMMEDIATE, APPLY, face_lost))
+    assert [f.lost for f in frames] == [True]
+
+
+def decode(decoder: VmcDecoder, *datagrams: bytes) -> list[list[dict]]:
+    """Channels of the frames each datagram publishes, straight through the decoder (no sockets)."""
+    return [[frame.channels for frame in decoder.feed(d, float(i))] for i, d in enumerate(datagrams)]
+
+
+def test_the_decoder_publishes_what_came_after_the_last_apply_in_either_order():
+    yaw = pytest.approx(20, abs=1e-4)
+    tilt = {"head.pitch": pytest.approx(0, abs=1e-4), "head.roll": pytest.approx(0, abs=1e-4)}
+    after = decode(VmcDecoder(), bundle(IMMEDIATE, blend("JawOpen", 0.5), APPLY, HEAD_20))
+    assert after == [[{"jawOpen": 0.5}, {"jawOpen": 0.5, "head.yaw": yaw, **tilt}]]
+    before = decode(VmcDecoder(), bundle(IMMEDIATE, HEAD_20, blend("JawOpen", 0.5), APPLY))
+    assert before == [[{"jawOpen": 0.5, "head.yaw": yaw, **tilt}]]
+    # Apply in the middle of nested bundles, the head in the outer one after it.
+    nested = bundle(IMMEDIATE, bundle(IMMEDIATE, blend("JawOpen", 0.5), bundle(IMMEDIATE, APPLY)), HEAD_20)
+    assert decode(VmcDecoder(), nested) == after
+
+
+def test_the_decoder_keeps_blend_values_split_over_datagrams_for_their_apply():
+    frames = decode(
+        VmcDecoder(),
+        bundle(IMMEDIATE, blend("JawOpen", 0.5), APPLY, blend("Joy", 0.9)),  # Joy: for the next Apply
+        bundle(IMMEDIATE, blend("A", 0.25)),  # values only: nothing to publish yet
+        bundle(IMMEDIATE, HEAD_20),  # the head is published, the values still wait
+        APPLY,
+    )
+    assert [len(published) for published in frames] == [1, 0, 1, 1]
+    assert frames[0][0] == {"jawOpen": 0.5}
+    assert "vrm.Joy" not in frames[2][0] and "vrm.A" not in frames[2][0]
+    assert frames[2][0]["head.yaw"] == pytest.approx(20, abs=1e-4)
+    assert frames[3][0]["vrm.Joy"] == f32(0.9) and frames[3][0]["vrm.A"] == 0.25
 
 
 def test_a_sender_without_blend_apply_still_gets_frames_from_bones(vmc, sink, udp):
@@ -223,23 +315,22 @@ def test_no_packets_for_lost_after_seconds_marks_the_frame_lost(sink, udp):
     with VmcReceiver(port=0, on_frame=sink, lost_after=0.2) as vmc:
         udp.sendto(bundle(IMMEDIATE, blend("jawOpen", 0.5), APPLY), vmc.address)
         live = sink.next()
-        lost = sink.next(timeout=1.0)
+        lost = sink.next()
         assert lost.lost and lost.channels == live.channels
-        assert 0.2 <= lost.received_at - live.received_at < 1.0
+        assert lost.received_at - live.received_at >= 0.2  # never early; how late depends on the load
         assert vmc.latest() is lost and sink.none_within(0.3), "lost is published once"
         udp.sendto(APPLY, vmc.address)
         assert not sink.next().lost
 
 
-def test_stop_returns_promptly_and_releases_the_port(sink):
+def test_stop_ends_the_thread_and_releases_the_port(sink):
+    before = set(threading.enumerate())
     receiver = VmcReceiver(port=0, on_frame=sink)
     receiver.start()
+    (thread,) = set(threading.enumerate()) - before
     host, port = receiver.address
-    time.sleep(0.1)
-    started = time.monotonic()
-    receiver.stop()
-    assert time.monotonic() - started < 0.5
-    assert not receiver.running
+    receiver.stop()  # waits up to 2 s for the thread: it must have ended, not timed out
+    assert not thread.is_alive() and not receiver.running
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as again:
         again.bind((host, port))
 
