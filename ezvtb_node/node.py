@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 _IDLE_REFRESH_S = 0.1
 _IMAGE_CHECK_S = 1.0
 _STOP_BUDGET_S = 2.0
+# At the end of a replay: how long the last batch may take to reach the outputs (a batch is spread
+# over at most 0.25 s, see pacing).
+_FINAL_FRAMES_S = 1.0
 
 
 class NodeError(RuntimeError):
@@ -344,6 +347,10 @@ class Node:
                 frame, seq, inputs_done = self._latest, self._latest_seq, self._inputs_done
             if inputs_done and seq == last_seq:
                 log.info("replay finished")
+                # Let the outputs receive what was rendered last: a short or fast replay can end
+                # before the pacer's next tick, and stopping then would drop its final frames.
+                if self.pacer is not None:
+                    self.pacer.wait_shown(_FINAL_FRAMES_S)
                 self.request_stop()
                 break
             fresh = seq != last_seq

@@ -56,6 +56,9 @@ class Pacer:
         self._period = 1.0 / fps
         self._clock = clock
         self._lock = threading.Lock()
+        # Notified when the last frame of a batch has been emitted (see wait_shown).
+        self._shown = threading.Condition(self._lock)
+        self._shown_batch = 0  # number of the newest batch whose last frame was emitted
         self._times: list[float] = []  # when each pending frame becomes due, ascending
         self._frames: list[np.ndarray] = []
         # A marker travels with the last frame of its batch and is reported when that frame is
@@ -117,11 +120,12 @@ class Pacer:
 
     def frame_for(self, deadline: float) -> np.ndarray | None:
         """The frame to show at ``deadline``: the newest one due by then, or the previous one again."""
-        frame, _ = self._select(deadline)
+        frame, _, _ = self._select(deadline)
         return frame
 
-    def _select(self, deadline: float) -> tuple[np.ndarray | None, Any]:
-        marker = None
+    def _select(self, deadline: float) -> tuple[np.ndarray | None, Any, int | None]:
+        """(frame, marker, batch): ``batch`` is the batch's number when ``frame`` is its last one."""
+        marker = finished = None
         with self._lock:
             due = bisect.bisect_right(self._times, deadline)
             if due:
@@ -130,10 +134,24 @@ class Pacer:
                 self._counts["superseded"] += due - 1
                 del self._times[:due], self._frames[:due], self._markers[:due]
                 self._counts["new"] += 1
+                if not self._times:
+                    finished = self._counts["batches"]
             elif self._current is not None:
                 self._counts["repeated"] += 1
             self._counts["ticks"] += 1
-            return self._current, marker
+            return self._current, marker, finished
+
+    def wait_shown(self, timeout: float) -> bool:
+        """Wait until the last frame of the newest batch submitted so far has been emitted.
+
+        True once it has (at once when nothing was submitted); False after ``timeout`` seconds or
+        when the pacer thread is not running. For an orderly end: a node whose input has ended
+        lets its last rendered frames reach the outputs before it stops.
+        """
+        with self._shown:
+            target = self._counts["batches"]
+            self._shown.wait_for(lambda: self._shown_batch >= target or self._thread is None, timeout)
+            return self._shown_batch >= target
 
     # -- thread -------------------------------------------------------------------------------------
 
@@ -145,7 +163,9 @@ class Pacer:
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        thread, self._thread = self._thread, None
+        with self._shown:
+            thread, self._thread = self._thread, None
+            self._shown.notify_all()  # nothing more will be shown: release wait_shown
         if thread is not None:
             self._stop.set()
             thread.join(timeout)
@@ -167,11 +187,15 @@ class Pacer:
             if remaining > 0 and self._stop.wait(remaining):
                 break
             self._lateness.append(self._clock() - deadline)
-            frame, marker = self._select(deadline)
+            frame, marker, finished = self._select(deadline)
             if frame is not None:
                 self._emit_safely(frame)
                 if marker is not None and self._on_marker is not None:
                     self._on_marker(marker, self._clock())
+            if finished is not None:
+                with self._shown:
+                    self._shown_batch = max(self._shown_batch, finished)
+                    self._shown.notify_all()
             tick += 1
             # No catch-up burst: deadlines already in the past are skipped, not served back to back.
             behind = math.floor((self._clock() - origin) / period) + 1 - tick

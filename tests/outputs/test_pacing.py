@@ -1,3 +1,4 @@
+import itertools
 import threading
 import time
 
@@ -81,55 +82,138 @@ def test_bad_arguments():
         Pacer(lambda frame: None, fps=0)
 
 
+class VirtualTime:
+    """Time for a pacer thread that moves only when the pacer waits or a test says so.
+
+    The pacer runs its real thread code (deadlines, skipping, markers) against this clock and its
+    stop event, so what it emits depends on no wall clock or scheduler: a loaded machine makes the
+    test slower, never different. ``hold()`` keeps the thread at its next wait until ``release()``.
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._open = threading.Event()
+        self._open.set()
+        self.waiting = threading.Event()  # the thread reached a wait
+
+    def clock(self) -> float:
+        return self.now
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def attach(self, pacer: Pacer) -> threading.Event:
+        """Give ``pacer`` a stop event whose waits advance this clock; returns that event."""
+        virtual = self
+
+        class Stop(threading.Event):
+            def wait(self, timeout: float | None = None) -> bool:
+                if self.is_set() or timeout is None:
+                    return super().wait(timeout)
+                target = virtual.now + timeout
+                virtual.waiting.set()
+                while not virtual._open.wait(0.01):  # held by the test (or stopped meanwhile)
+                    if self.is_set():
+                        return True
+                virtual.now = max(virtual.now, target)
+                time.sleep(0)  # let other threads run: the thread would otherwise spin on the GIL
+                return self.is_set()
+
+        pacer._stop = Stop()  # the seam: the pacer sleeps only through its stop event
+        return pacer._stop
+
+
+def run_virtually(pacer: Pacer, finished: threading.Event) -> None:
+    pacer.start()
+    assert finished.wait(60), "the pacer thread never got there"
+    pacer.stop()
+
+
 def test_thread_emits_at_the_fixed_rate_and_skips_ticks_after_a_stall():
+    vt = VirtualTime()
     emitted: list[float] = []
-    stall_once = threading.Event()
+    finished = threading.Event()
 
     def emit(frame):
-        emitted.append(time.monotonic())
-        if len(emitted) == 20 and not stall_once.is_set():
-            stall_once.set()
-            time.sleep(0.2)  # a sink call that hangs for 20 ticks
+        emitted.append(vt.now)
+        if len(emitted) == 20:
+            vt.now += 0.2  # a sink call that hangs for 20 ticks
+        if vt.now >= 0.8:
+            stop.set()
+            finished.set()
 
-    with Pacer(emit, fps=100) as pacer:
-        pacer.submit(tagged(1))
-        time.sleep(0.8)
+    pacer = Pacer(emit, fps=100, clock=vt.clock)
+    stop = vt.attach(pacer)
+    pacer.submit(tagged(1))
+    run_virtually(pacer, finished)
     stats = pacer.stats()
     stall_end = emitted[19] + 0.2
-    # No burst: the 20 missed ticks are skipped, so the 100 ms after the stall hold ~10 emits, not 30.
-    assert len([t for t in emitted if stall_end <= t < stall_end + 0.1]) <= 12
-    assert stats["skipped_ticks"] >= 15
-    # 0.8 s at 100 fps minus the 20 skipped ticks: about 60 emits (generous for a busy machine).
-    assert 35 <= len(emitted) <= 65
+    # No burst: the 20 missed ticks are skipped, so the 100 ms after the stall hold 9-10 emits, not 30.
+    assert len([t for t in emitted if stall_end <= t < stall_end + 0.1]) in (9, 10)
+    assert stats["skipped_ticks"] in (19, 20)
+    # 0.8 s at 100 fps minus the 20 skipped ticks: 60 emits, one per tick, never two at once.
+    assert len(emitted) in (60, 61)
+    assert all(b - a >= 0.01 - 1e-9 for a, b in itertools.pairwise(emitted))
 
 
 def test_a_failing_receiver_does_not_stop_the_clock():
+    vt = VirtualTime()
     calls = []
+    finished = threading.Event()
 
     def emit(frame):
         calls.append(tag(frame))
+        if vt.now >= 0.1:
+            stop.set()
+            finished.set()
         raise ValueError("frame must be uint8 BGRA of shape (512, 512, 4)")
 
-    with Pacer(emit, fps=200) as pacer:
-        pacer.submit(tagged(3))
-        time.sleep(0.1)
-    assert len(calls) >= 5
+    pacer = Pacer(emit, fps=200, clock=vt.clock)
+    stop = vt.attach(pacer)
+    pacer.submit(tagged(3))
+    run_virtually(pacer, finished)
+    assert len(calls) == 20  # every tick of 0.1 s at 200 fps, although each one failed
     assert pacer.stats()["emit_errors"] == len(calls)
 
 
 def test_marker_is_reported_once_when_the_real_frame_is_emitted():
+    vt = VirtualTime()
     reported = []
     emitted = []
-    pacer = Pacer(
-        emit=lambda f: emitted.append(int(f[0, 0, 0])),
-        fps=100,
-        on_marker=lambda m, at: reported.append((m, at)),
-    )
-    with pacer:
-        submitted_at = time.monotonic()
-        pacer.submit([np.full((2, 2, 4), 1, np.uint8), np.full((2, 2, 4), 2, np.uint8)], marker="packet-7")
-        time.sleep(0.2)
+    finished = threading.Event()
+
+    def emit(frame):
+        emitted.append(int(frame[0, 0, 0]))
+        if len(emitted) == 10:
+            stop.set()
+            finished.set()
+
+    pacer = Pacer(emit, fps=100, clock=vt.clock, on_marker=lambda m, at: reported.append((m, at)))
+    stop = vt.attach(pacer)
+    vt.hold()
+    pacer.start()
+    assert vt.waiting.wait(60)  # the clock started at 0; the first tick is due at 0.01
+    vt.now = submitted_at = 0.004  # a batch arrives between two ticks, as rendered frames do
+    pacer.submit([np.full((2, 2, 4), 1, np.uint8), np.full((2, 2, 4), 2, np.uint8)], marker="packet-7")
+    vt.release()
+    assert finished.wait(60)
+    pacer.stop()
+    assert emitted[:2] == [1, 2], "the interpolated frame goes out before the real one"
     assert [m for m, _ in reported] == ["packet-7"]
-    first_real = emitted.index(2)
-    assert 1 in emitted[:first_real], "the interpolated frame goes out before the real one"
+    assert reported[0][1] == pytest.approx(0.02)  # reported when the real frame went out
     assert reported[0][1] >= submitted_at
+
+
+def test_wait_shown_returns_once_the_newest_batch_has_gone_out():
+    emitted = []
+    with Pacer(lambda frame: emitted.append(tag(frame)), fps=100) as pacer:
+        assert pacer.wait_shown(0)  # nothing submitted: nothing to wait for
+        pacer.submit(tagged(1, 2, 3))
+        assert pacer.wait_shown(30)
+        assert emitted[-1] == 3  # its last (real) frame was handed to the receiver
+    stopped = Pacer(lambda frame: None)
+    stopped.submit(tagged(4))
+    assert not stopped.wait_shown(30), "no thread: returns at once instead of waiting 30 s"

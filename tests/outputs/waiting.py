@@ -10,7 +10,9 @@ import numpy as np
 from ezvtb_node.outputs.base import FrameSink
 
 
-def wait_until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+def wait_until(condition: Callable[[], object], timeout: float = 30.0) -> None:
+    """Poll until ``condition()`` holds; TimeoutError after ``timeout`` s (generous: only a failing
+    test waits that long, and a loaded machine can be slow to run a sink thread)."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
