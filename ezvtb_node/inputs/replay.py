@@ -46,13 +46,17 @@ class _PacedReplay(FrameSource):
         loop: bool = False,
         lost_after: float = DEFAULT_LOST_AFTER_S,
         on_frame: FrameCallback | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``clock``: the monotonic clock that paces the replay and stamps ``received_at`` (tests
+        pass a virtual one; waits still go through the stop event, so ``stop()`` interrupts them)."""
         super().__init__(lost_after=lost_after, on_frame=on_frame)
         if not speed > 0:
             raise ValueError(f"replay speed must be a positive multiple (or inf), got {speed!r}")
         self.path = Path(path)
         self.speed = speed
         self.loop = loop
+        self._clock = clock
         self._done = threading.Event()
 
     def wait_done(self, timeout: float | None = None) -> bool:
@@ -75,7 +79,7 @@ class _PacedReplay(FrameSource):
         self._done.set()
 
     def _play_once(self) -> None:
-        started = time.monotonic()
+        started = self._clock()
         first_t = previous_t = None
         for t, record in self._records():
             if first_t is None:
@@ -100,7 +104,7 @@ class _PacedReplay(FrameSource):
         """Sleep until recorded time ``t`` is due; False when stopped meanwhile."""
         if math.isinf(self.speed):
             return not self._stopping.is_set()
-        delay = started + (t - first_t) / self.speed - time.monotonic()
+        delay = started + (t - first_t) / self.speed - self._clock()
         return not self._stopping.wait(delay) if delay > 0 else not self._stopping.is_set()
 
     def _records(self) -> Iterator[tuple[float, object]]:
@@ -132,7 +136,7 @@ class TraceReplay(_PacedReplay):
         return frame.t, frame
 
     def _emit(self, record: TrackingFrame, t: float) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._publish(TrackingFrame(record.source, record.channels, record.t, now))
 
 
@@ -176,7 +180,7 @@ class DatagramReplay(_PacedReplay):
         decoder = self._decoders.get(source)
         if decoder is None:
             decoder = self._decoders[source] = DECODERS[source]()
-        for frame in decoder.feed(data, time.monotonic()):
+        for frame in decoder.feed(data, self._clock()):
             self._publish(frame)
 
 

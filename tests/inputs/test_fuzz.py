@@ -15,7 +15,13 @@ from ezvtb_node.inputs import IFacialMocapReceiver, VmcReceiver
 from .conftest import wait_until
 from .osc_wire import APPLY, IMMEDIATE, blend, bone, bundle, message
 
-BATCH = 250  # keep each burst well inside the socket's receive buffer, so none is lost in the kernel
+# Each burst must fit the receiver's socket buffer even if its thread gets no CPU meanwhile (a loaded
+# machine), else the kernel drops datagrams and the count never arrives. The receiver asks for
+# 256 KiB (Linux doubles it); the kernel charges a datagram its length plus under 1 KiB of
+# bookkeeping (measured: 227 datagrams of 1,500 bytes fill 512 KiB). Count 2 KiB on top of each
+# length and fill at most the 256 KiB asked for: a margin of two and more.
+BURST_BYTES = 256 << 10
+DATAGRAM_OVERHEAD = 2048
 
 
 def _valid_vmc(rng: random.Random) -> bytes:
@@ -80,15 +86,29 @@ def _text_ifm(rng: random.Random) -> bytes:
     return "".join(rng.choices(tokens, k=rng.randint(0, 40))).encode()
 
 
+def _bursts(datagrams: list[bytes]) -> list[list[bytes]]:
+    """Consecutive groups that each fit the receiver's socket buffer (see BURST_BYTES)."""
+    bursts: list[list[bytes]] = [[]]
+    used = 0
+    for datagram in datagrams:
+        cost = len(datagram) + DATAGRAM_OVERHEAD
+        if bursts[-1] and used + cost > BURST_BYTES:
+            bursts.append([])
+            used = 0
+        bursts[-1].append(datagram)
+        used += cost
+    return bursts
+
+
 def _send_all(receiver, datagrams) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
-        sent_before = receiver.stats()["datagrams"]
-        for start in range(0, len(datagrams), BATCH):
-            for datagram in datagrams[start : start + BATCH]:
+        target = receiver.stats()["datagrams"]
+        for burst in _bursts(datagrams):
+            for datagram in burst:
                 sender.sendto(datagram, receiver.address)
-            target = sent_before + min(start + BATCH, len(datagrams))
-            assert wait_until(lambda t=target: receiver.stats()["datagrams"] >= t, timeout=10)
-        assert receiver.stats()["datagrams"] == sent_before + len(datagrams)
+            target += len(burst)
+            assert wait_until(lambda t=target: receiver.stats()["datagrams"] >= t)
+        assert receiver.stats()["datagrams"] == target
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-import time
+import threading
 
 import pytest
 
@@ -11,7 +11,7 @@ from ezvtb_node.channels import ARKIT_BLENDSHAPES
 from ezvtb_node.inputs import IFacialMocapReceiver
 from ezvtb_node.inputs.ifacialmocap import FACEMOTION3D_START_STRING, START_STRING
 
-from .conftest import wait_until
+from .conftest import PATIENCE_S, wait_until
 
 POSE_PART = "=head#-10.5,20.25,3,0.01,-0.02,0.5|rightEye#4,-5,0|leftEye#6,7,0|"
 
@@ -98,36 +98,76 @@ def test_passive_mode_binds_loopback_and_active_mode_all_interfaces():
     assert active.host == "0.0.0.0" and active.phone == ("192.168.1.20", 49983)
 
 
+class SteppedReceiver(IFacialMocapReceiver):
+    """The receiver with its handshake clock in the test's hands.
+
+    Ticks and datagrams see ``now`` (set by the test) instead of the wall clock, and ticks are
+    counted, so the test can wait for a tick that saw its time: the handshake rules are checked at
+    chosen instants, whatever the machine's load. Sockets, thread and decoding stay real.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.now = 0.0
+        self._ticks = 0
+        self._ticked = threading.Condition()
+
+    def _on_datagram(self, addr: tuple, received_at: float, frame_count: int) -> None:
+        super()._on_datagram(addr, self.now, frame_count)
+
+    def _on_tick(self, now: float) -> None:
+        super()._on_tick(self.now)
+        with self._ticked:
+            self._ticks += 1
+            self._ticked.notify_all()
+
+    def settle(self) -> None:
+        """Return once a whole tick (and every datagram before it) has run with the current ``now``."""
+        with self._ticked:
+            target = self._ticks + 2  # the tick under way may have read the old time
+            assert self._ticked.wait_for(lambda: self._ticks >= target, PATIENCE_S)
+
+
+def nothing_waiting(phone: socket.socket) -> bool:
+    phone.setblocking(False)
+    try:
+        phone.recvfrom(1024)
+    except BlockingIOError:
+        return True
+    finally:
+        phone.settimeout(PATIENCE_S)
+    return False
+
+
 @pytest.mark.parametrize("facemotion3d", [False, True], ids=["ifacialmocap", "facemotion3d"])
 def test_active_mode_repeats_the_start_string_until_data_flows(sink, facemotion3d):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
         phone.bind(("127.0.0.1", 0))
-        phone.settimeout(3.0)
-        receiver = IFacialMocapReceiver(
+        phone.settimeout(PATIENCE_S)
+        receiver = SteppedReceiver(
             "127.0.0.1", 0, phone="127.0.0.1", phone_port=phone.getsockname()[1],
             facemotion3d=facemotion3d, handshake_interval=0.3, on_frame=sink, lost_after=0.3,
         )  # fmt: skip
+        expected = (FACEMOTION3D_START_STRING if facemotion3d else START_STRING).encode()
         with receiver:
-            starts = [phone.recvfrom(1024), phone.recvfrom(1024)]  # repeated while nothing comes back
-            expected = FACEMOTION3D_START_STRING if facemotion3d else START_STRING
-            assert [data for data, _ in starts] == [expected.encode()] * 2
-            reply_to = starts[0][1]
+            data, reply_to = phone.recvfrom(1024)  # at time 0
+            assert data == expected
             assert reply_to == receiver.address, "the start string comes from the port we listen on"
-            phone.settimeout(0.0)
-            # Stream at 60 Hz for 0.8 s (2+ intervals): no further start strings while data flows.
-            deadline = time.monotonic() + 0.8
-            handshakes = 0
-            while time.monotonic() < deadline:
+            receiver.settle()
+            assert nothing_waiting(phone), "not again before the interval"
+            receiver.now = 0.3
+            assert phone.recvfrom(1024)[0] == expected, "repeated while nothing comes back"
+            # Data flows (a packet every 0.25 s, less than the interval) over several intervals:
+            # at instants past the next scheduled start string, none is sent.
+            for sent_at in (0.5, 0.75, 1.0, 1.25):
+                receiver.now = sent_at
                 phone.sendto(b"jawOpen&30|", reply_to)
-                time.sleep(1 / 60)
-                try:
-                    phone.recvfrom(1024)
-                    handshakes += 1
-                except BlockingIOError:
-                    pass
-            assert handshakes == 0
-            assert sink.next().channels["jawOpen"] == 0.3
-            # The phone goes quiet: the receiver asks again.
-            phone.settimeout(3.0)
-            assert phone.recvfrom(1024)[0] == expected.encode()
+                assert sink.next().channels["jawOpen"] == 0.3
+                receiver.settle()
+                receiver.now = sent_at + 0.2
+                receiver.settle()
+                assert nothing_waiting(phone), f"a start string while data flows (t={sent_at + 0.2})"
+            # The phone goes quiet for longer than the interval: the receiver asks again.
+            receiver.now = 1.25 + 0.35
+            assert phone.recvfrom(1024)[0] == expected
             assert wait_until(lambda: receiver.latest().lost)

@@ -19,8 +19,9 @@ from ezvtb_node.inputs import (
     VmcReceiver,
     read_trace,
 )
+from tests.virtual_time import VirtualTime
 
-from .conftest import wait_until
+from .conftest import PATIENCE_S, wait_until
 from .osc_wire import APPLY, IMMEDIATE, blend, bundle, message
 
 
@@ -46,17 +47,22 @@ def _record_live_vmc(tmp_path, sink, count=12, interval=0.03):
     return trace_path, capture_path, [f for f in sink.drain() if not f.lost], live_stats
 
 
-def _replay(source):
-    """Play ``source`` to its end; returns the live frames and the seconds taken. The end of a
-    replay is published as lost, like a tracker that stops sending."""
+def _replay(make):
+    """Play the replay ``make(clock)`` builds to its end, on virtual time; returns (replay, the live
+    frames, the seconds it took). The end of a replay is published as lost, like a tracker that
+    stops sending. Virtual time: the replay's own pacing code runs, but the frames' times depend on
+    no scheduler, so the schedule can be checked exactly."""
+    vt = VirtualTime(start=1000.0)
+    source = make(vt.clock)
+    source._stopping = vt.event()  # the seam: a replay sleeps only through its stop event
     frames = []
     source.add_callback(frames.append)
-    started = time.monotonic()
+    started = vt.now
     with source:
-        assert source.wait_done(timeout=10)
-    elapsed = time.monotonic() - started
+        assert source.wait_done(timeout=PATIENCE_S)
+    elapsed = vt.now - started
     assert frames[-1].lost
-    return [f for f in frames if not f.lost], elapsed
+    return source, [f for f in frames if not f.lost], elapsed
 
 
 def test_trace_round_trip_and_replay_speeds(tmp_path, sink):
@@ -67,19 +73,21 @@ def test_trace_round_trip_and_replay_speeds(tmp_path, sink):
     recorded_span = recorded[-1].t
     assert recorded_span == pytest.approx(live[-1].received_at - live[0].received_at, abs=1e-5)
 
-    fast, fast_elapsed = _replay(TraceReplay(trace_path, speed=math.inf, lost_after=0.2))
+    _, fast, fast_elapsed = _replay(
+        lambda clock: TraceReplay(trace_path, speed=math.inf, lost_after=0.2, clock=clock)
+    )
     assert [f.channels for f in fast] == [f.channels for f in live]
     assert [f.t for f in fast] == [f.t for f in recorded] and fast[0].source == "vmc"
-    normal, normal_elapsed = _replay(TraceReplay(trace_path, speed=1.0, lost_after=0.2))
-    quadruple, _ = _replay(TraceReplay(trace_path, speed=4.0, lost_after=0.2))
+    _, normal, normal_elapsed = _replay(lambda clock: TraceReplay(trace_path, lost_after=0.2, clock=clock))
+    _, quadruple, _ = _replay(lambda clock: TraceReplay(trace_path, speed=4.0, lost_after=0.2, clock=clock))
     assert [f.channels for f in normal] == [f.channels for f in quadruple] == [f.channels for f in live]
-    # Frames go out on the recorded schedule: compare the spacing of publication times.
-    normal_span = normal[-1].received_at - normal[0].received_at
-    quadruple_span = quadruple[-1].received_at - quadruple[0].received_at
-    assert normal_span == pytest.approx(recorded_span, abs=0.06)
-    assert quadruple_span == pytest.approx(recorded_span / 4, abs=0.04)
-    assert quadruple_span < normal_span / 2.5
-    assert fast_elapsed < normal_elapsed / 2
+    # Frames go out on the recorded schedule: each one at its recorded time (divided by the speed).
+    offsets = [f.t - recorded[0].t for f in recorded]
+    assert [f.received_at - normal[0].received_at for f in normal] == pytest.approx(offsets, abs=1e-9)
+    quarter = [offset / 4 for offset in offsets]
+    assert [f.received_at - quadruple[0].received_at for f in quadruple] == pytest.approx(quarter, abs=1e-9)
+    assert normal_elapsed == pytest.approx(recorded_span + 0.2)  # ends lost_after past the last frame
+    assert fast_elapsed == 0.0  # as fast as possible: no waiting at all
 
 
 def test_a_pause_in_the_trace_replays_as_lost(tmp_path):
@@ -91,7 +99,7 @@ def test_a_pause_in_the_trace_replays_as_lost(tmp_path):
     frames = []
     replay = TraceReplay(path, speed=math.inf, lost_after=0.5, on_frame=frames.append)
     with replay:
-        assert replay.wait_done(timeout=5)
+        assert replay.wait_done(timeout=PATIENCE_S)
     assert [(f.channels["jawOpen"], f.lost) for f in frames] == [
         (0.5, False), (0.6, False), (0.6, True), (0.7, False), (0.7, True),
     ]  # fmt: skip
@@ -101,8 +109,9 @@ def test_raw_capture_replays_through_the_real_parser(tmp_path, sink):
     _, capture_path, live, live_stats = _record_live_vmc(tmp_path, sink)
     captured = [json.loads(line) for line in capture_path.read_text().splitlines()]
     assert len(captured) == live_stats["datagrams"] == 25 and {c["source"] for c in captured} == {"vmc"}
-    replay = DatagramReplay(capture_path, speed=math.inf, lost_after=0.2)
-    frames, _ = _replay(replay)
+    replay, frames, _ = _replay(
+        lambda clock: DatagramReplay(capture_path, speed=math.inf, lost_after=0.2, clock=clock)
+    )
     assert [f.channels for f in frames] == [f.channels for f in live]
     stats = replay.stats()
     assert (
@@ -118,7 +127,9 @@ def test_ifacialmocap_capture_replays(tmp_path, sink):
             for value in (10, 20, 30):
                 udp.sendto(f"jawOpen-{value}|".encode(), receiver.address)
             assert wait_until(lambda: receiver.stats()["frames"] == 3)
-    frames, _ = _replay(DatagramReplay(capture_path, speed=math.inf, lost_after=0.2))
+    _, frames, _ = _replay(
+        lambda clock: DatagramReplay(capture_path, speed=math.inf, lost_after=0.2, clock=clock)
+    )
     assert [f.channels["jawOpen"] for f in frames] == [0.1, 0.2, 0.3]
     assert frames[0].source == "ifacialmocap"
 
@@ -155,8 +166,7 @@ def test_replay_skips_and_counts_bad_lines(tmp_path):
         '{"t": 0, "source": "vmc", "channels": {"a": 1}}\n\ngarbage\n'
         '{"t": 0.01, "source": "vmc", "channels": {"a": 2}}\n'
     )
-    replay = TraceReplay(path, speed=math.inf)
-    frames, _ = _replay(replay)
+    replay, frames, _ = _replay(lambda clock: TraceReplay(path, speed=math.inf, clock=clock))
     assert [f.channels["a"] for f in frames] == [1.0, 2.0]
     assert replay.stats()["bad_lines"] == 1 and replay.stats()["records"] == 2
 

@@ -1,11 +1,11 @@
 import itertools
 import threading
-import time
 
 import numpy as np
 import pytest
 
 from ezvtb_node.outputs.pacing import Pacer
+from tests.virtual_time import VirtualTime
 
 P = 1 / 60
 
@@ -82,48 +82,10 @@ def test_bad_arguments():
         Pacer(lambda frame: None, fps=0)
 
 
-class VirtualTime:
-    """Time for a pacer thread that moves only when the pacer waits or a test says so.
-
-    The pacer runs its real thread code (deadlines, skipping, markers) against this clock and its
-    stop event, so what it emits depends on no wall clock or scheduler: a loaded machine makes the
-    test slower, never different. ``hold()`` keeps the thread at its next wait until ``release()``.
-    """
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._open = threading.Event()
-        self._open.set()
-        self.waiting = threading.Event()  # the thread reached a wait
-
-    def clock(self) -> float:
-        return self.now
-
-    def hold(self) -> None:
-        self._open.clear()
-
-    def release(self) -> None:
-        self._open.set()
-
-    def attach(self, pacer: Pacer) -> threading.Event:
-        """Give ``pacer`` a stop event whose waits advance this clock; returns that event."""
-        virtual = self
-
-        class Stop(threading.Event):
-            def wait(self, timeout: float | None = None) -> bool:
-                if self.is_set() or timeout is None:
-                    return super().wait(timeout)
-                target = virtual.now + timeout
-                virtual.waiting.set()
-                while not virtual._open.wait(0.01):  # held by the test (or stopped meanwhile)
-                    if self.is_set():
-                        return True
-                virtual.now = max(virtual.now, target)
-                time.sleep(0)  # let other threads run: the thread would otherwise spin on the GIL
-                return self.is_set()
-
-        pacer._stop = Stop()  # the seam: the pacer sleeps only through its stop event
-        return pacer._stop
+def attach(vt: VirtualTime, pacer: Pacer) -> threading.Event:
+    """Run ``pacer``'s thread on ``vt``: it sleeps only through its stop event (the seam)."""
+    pacer._stop = vt.event()
+    return pacer._stop
 
 
 def run_virtually(pacer: Pacer, finished: threading.Event) -> None:
@@ -146,7 +108,7 @@ def test_thread_emits_at_the_fixed_rate_and_skips_ticks_after_a_stall():
             finished.set()
 
     pacer = Pacer(emit, fps=100, clock=vt.clock)
-    stop = vt.attach(pacer)
+    stop = attach(vt, pacer)
     pacer.submit(tagged(1))
     run_virtually(pacer, finished)
     stats = pacer.stats()
@@ -172,7 +134,7 @@ def test_a_failing_receiver_does_not_stop_the_clock():
         raise ValueError("frame must be uint8 BGRA of shape (512, 512, 4)")
 
     pacer = Pacer(emit, fps=200, clock=vt.clock)
-    stop = vt.attach(pacer)
+    stop = attach(vt, pacer)
     pacer.submit(tagged(3))
     run_virtually(pacer, finished)
     assert len(calls) == 20  # every tick of 0.1 s at 200 fps, although each one failed
@@ -192,7 +154,7 @@ def test_marker_is_reported_once_when_the_real_frame_is_emitted():
             finished.set()
 
     pacer = Pacer(emit, fps=100, clock=vt.clock, on_marker=lambda m, at: reported.append((m, at)))
-    stop = vt.attach(pacer)
+    stop = attach(vt, pacer)
     vt.hold()
     pacer.start()
     assert vt.waiting.wait(60)  # the clock started at 0; the first tick is due at 0.01
