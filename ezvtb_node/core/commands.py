@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ezvtb_node.core.engines import PRECISIONS, VARIANTS, ensure_engine_set, list_engine_sets
+from ezvtb_node.core.models.layout import PRECISIONS, VARIANTS
+from ezvtb_node.core.models.store import list_engine_sets
+from ezvtb_node.core.models.tha3_build import ensure_engine_set
 
 
 def register(subparsers) -> None:
@@ -82,8 +84,8 @@ def _engines_build(args: argparse.Namespace) -> int:
 
 
 def _engines_import(args: argparse.Namespace) -> int:
-    from ezvtb_node.core.import_tha3 import import_tha3_set
-    from ezvtb_node.core.model_import import import_model, validate_model
+    from ezvtb_node.core.models.import_onnx import import_model, validate_model
+    from ezvtb_node.core.models.import_tha3 import import_tha3_set
 
     for path in args.paths:
         if not path.exists():
