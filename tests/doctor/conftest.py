@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from ezvtb_node.config import NodeConfig
+from ezvtb_node.app.config import NodeConfig
 from ezvtb_node.core.models.layout import EXPORT_FORMAT, MANIFEST, STAGE_FILES
 from ezvtb_node.core.models.store import engine_set_dir
 
