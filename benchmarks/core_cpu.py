@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.poses import rotation_only_poses, varied_poses
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
-from ezvtb_node.core.engines import ensure_engine_set
+from ezvtb_node.core.models.tha3_build import ensure_engine_set
 from tests.core.reference import reference_frame
 
 

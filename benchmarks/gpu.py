@@ -35,7 +35,8 @@ from benchmarks.poses import rotation_only_poses, varied_poses
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
 from ezvtb_node.core.backends import BackendUnavailable, make_backend
-from ezvtb_node.core.engines import PRECISIONS, VARIANTS, ensure_engine_set
+from ezvtb_node.core.models.layout import PRECISIONS, VARIANTS
+from ezvtb_node.core.models.tha3_build import ensure_engine_set
 from ezvtb_node.core.stage_cache import StageCache
 from ezvtb_node.core.tha import STAGES, ThaPipeline
 

@@ -18,7 +18,8 @@ import numpy as np
 from interp_quality import machine_description, measure_ms, premultiplied, psnr
 from interp_sequences import rendered_cases
 
-from ezvtb_node.core.model_import import SR_INPUTS, find_sr_model
+from ezvtb_node.core.models.layout import SR_INPUTS
+from ezvtb_node.core.models.store import find_sr_model
 from ezvtb_node.core.sr import OnnxUpscaler, Upscaler, make_upscaler
 
 

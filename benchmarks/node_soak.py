@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.node_common import free_port, metrics, rss_mb, start_node, wait_rendering
+from ezvtb_node.app.demo import demo_trace_path
 from ezvtb_node.core.cacher.sqlite_store import SqliteStore
-from ezvtb_node.demo import demo_trace_path
 
 WARM_UP_S = 60
 

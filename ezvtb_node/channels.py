@@ -1,6 +1,6 @@
 """Tracking channel names: the vocabulary shared by inputs, traces and mapping files.
 
-See DESIGN.md contract 3: ARKit blendshapes in camelCase, VRM presets as ``vrm.<Name>``
+See docs/contracts.md §3: ARKit blendshapes in camelCase, VRM presets as ``vrm.<Name>``
 (VRM0 spelling), head rotation in degrees and position, eye angles in degrees.
 """
 

@@ -23,11 +23,24 @@ def sample_character_path(name: str = DEFAULT_CHARACTER) -> Path:
 
 
 def load_character(path: Path) -> np.ndarray:
-    """Read an image file as the core's input: uint8 (512, 512, 4) BGRA."""
-    with Image.open(path) as image:
+    """Read an image file as the core's input: uint8 (512, 512, 4) BGRA.
+
+    Raises ValueError naming the file when it is not 512x512 or has no alpha channel (THA3 needs
+    the character cut out on a transparent background), OSError when it cannot be read.
+    """
+    try:
+        image = Image.open(path)
+    except (Image.UnidentifiedImageError, ValueError) as exc:
+        raise ValueError(f"{path}: not an image file PIL can read ({exc})") from None
+    with image:
         if image.size != (512, 512):
             raise ValueError(
                 f"{path}: the character image must be 512x512, got {image.size[0]}x{image.size[1]}"
+            )
+        if "A" not in image.getbands() and "transparency" not in image.info:
+            raise ValueError(
+                f"{path}: the character image needs an alpha channel (the character cut out on a "
+                f"transparent background, e.g. an RGBA PNG), got mode {image.mode} without transparency"
             )
         rgba = np.asarray(image.convert("RGBA"))
     return np.ascontiguousarray(rgba[:, :, [2, 1, 0, 3]])

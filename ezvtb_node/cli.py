@@ -23,7 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ezvtb_node.inputs.commands",
     "ezvtb_node.mapping.commands",
     "ezvtb_node.outputs.commands",
-    "ezvtb_node.node_commands",
+    "ezvtb_node.app.commands",
 )
 
 

@@ -1,4 +1,4 @@
-"""Write the bundled demo performance: one minute of tracking in the trace format (DESIGN.md 3).
+"""Write the bundled demo performance: one minute of tracking in the trace format (docs/contracts.md §3).
 
 It is synthesized, not captured: a scripted performer who looks around, blinks, smiles, talks,
 raises the brows and glances sideways, with the noise and timing of a 60 Hz iPhone tracker

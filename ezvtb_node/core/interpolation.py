@@ -2,7 +2,8 @@
 
 Two interpolators share one interface (`FrameInterpolator`):
 
-* `RifeOnnxInterpolator` runs an imported RIFE graph (ezvtuber-rt layout, see model_import.py).
+* `RifeOnnxInterpolator` runs an imported RIFE graph (ezvtuber-rt layout, see models/layout.py) on
+  the core's backend (OpenVINO on a CPU, the GPU runtime where one runs).
 * `FlowInterpolator` is the embedded default that needs no weights: dense optical flow (OpenCV DIS)
   both ways between the two frames, both frames warped toward each in-between time, blended with
   weights that drop where forward and backward flow disagree (pixels hidden in the other frame).
@@ -14,21 +15,16 @@ Two interpolators share one interface (`FrameInterpolator`):
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from ezvtb_node.core.model_import import (
-    FRAME_SHAPE,
-    RIFE_INPUTS,
-    find_rife_model,
-    open_session,
-    rife_output_names,
-    validate_model,
-)
+from ezvtb_node.core.backends import Backend, make_cpu_backend, to_host
+from ezvtb_node.core.models.import_onnx import validate_model
+from ezvtb_node.core.models.layout import FRAME_SHAPE, RIFE_INPUTS, rife_output_names
+from ezvtb_node.core.models.store import find_rife_model
 
 log = logging.getLogger(__name__)
 
@@ -180,14 +176,17 @@ class CrossFadeInterpolator:
 class RifeOnnxInterpolator:
     """An imported RIFE graph: `tha_img_0`, `tha_img_1` → `interpo_0 … interpo_{n-2}` (+ `tha_res`)."""
 
-    def __init__(self, model_path: Path, providers: Sequence[str] | None = None) -> None:
+    def __init__(self, model_path: Path, backend: Backend | None = None) -> None:
         info = validate_model(model_path)
         if info.kind != "rife":
             raise ValueError(f"{model_path}: expected a RIFE interpolation model, found a {info.kind} model")
         self.scale = info.scale
         self.info = info
-        self._session = open_session(model_path, providers)
-        self._outputs = rife_output_names(info.scale)[:-1]  # tha_res is frame1 itself: not needed
+        self._backend = backend or make_cpu_backend()
+        self._runner = self._backend.load(info.path)
+        # tha_res is frame1 itself: only the in-between outputs are read.
+        wanted = rife_output_names(info.scale)[:-1]
+        self._picks = [self._runner.output_names.index(name) for name in wanted]
 
     def describe(self) -> dict:
         return {
@@ -195,30 +194,30 @@ class RifeOnnxInterpolator:
             "scale": self.scale,
             "model": str(self.info.path),
             "precision": self.info.precision,
-            "providers": self._session.get_providers(),
+            "backend": self._backend.name,
         }
 
     def interpolate(self, frame0: np.ndarray, frame1: np.ndarray) -> list[np.ndarray]:
         _check_frame("frame0", frame0)
         _check_frame("frame1", frame1)
-        feeds = dict(zip(RIFE_INPUTS, (frame0, frame1), strict=True))
-        return self._session.run(self._outputs, feeds)
+        outputs = self._runner.run(dict(zip(RIFE_INPUTS, (frame0, frame1), strict=True)))
+        return [to_host(outputs[i]) for i in self._picks]
 
 
 def make_interpolator(
     scale: int,
     half: bool = True,
     engines_dir: Path | None = None,
-    providers: Sequence[str] | None = None,
+    backend: Backend | None = None,
 ) -> FrameInterpolator:
     """The imported RIFE model for `scale` (fp16 if `half`, else fp32; the other precision if only
-    that one is there), else the embedded flow interpolator."""
+    that one is there) on `backend` (default: the CPU runtime), else the embedded flow interpolator."""
     _check_scale(scale)
     model = find_rife_model(scale, half, engines_dir)
     if model is None:
         log.info("no imported RIFE model for x%d: using the embedded optical-flow interpolator", scale)
         return FlowInterpolator(scale)
-    return RifeOnnxInterpolator(model, providers)
+    return RifeOnnxInterpolator(model, backend)
 
 
 class InterpolationStage:

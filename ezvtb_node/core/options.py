@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-INTERPOLATION_SCALES = (2, 3, 4)
-SR_SCALES = (2, 4)
+from ezvtb_node.core.models.layout import RIFE_SCALES as INTERPOLATION_SCALES
+from ezvtb_node.core.models.layout import SR_FAMILIES, SR_SCALES
+
+SR_MODELS = ("auto", "bicubic", *SR_FAMILIES)
 CPU_BACKENDS = ("auto", "openvino", "onnxruntime")
 
 # Spelling of the seed ("seperable") is the contract; the correct spelling is accepted too.
 _ALIASES = {"model_separable": "model_seperable"}
+
+
+def _option(default: Any, help_text: str) -> Any:
+    """A field with the one-line help that ``ezvtb-node run --help`` and ``--print-config`` show."""
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass(frozen=True)
@@ -23,31 +30,33 @@ class CoreOptions:
     Sizes are in GB (10**9 bytes), as in the seed.
     """
 
-    device_id: int = 0
-    model_seperable: bool = True
-    model_half: bool = True
-    model_cache: bool = True
-    model_vram_cache: bool = True
-    model_cache_size: float = 1.0
-    use_cacher: bool = True
-    cacher_on_database: bool = False
-    cacher_quality: int = 85
-    cacher_ram_size: float = 2.0
-    cacher_db_path: str | None = None
+    device_id: int = _option(0, "GPU index")
+    model_seperable: bool = _option(True, "separable THA3 (faster) instead of standard")
+    model_half: bool = _option(True, "fp16 THA3 engines on GPU backends (CPUs run fp32)")
+    model_cache: bool = _option(True, "reuse eyebrow/face results between frames (intermediate cache)")
+    model_vram_cache: bool = _option(True, "keep the intermediate cache in GPU memory where the backend can")
+    model_cache_size: float = _option(1.0, "intermediate cache size in GB")
+    use_cacher: bool = _option(True, "cache finished frames (skips THA3 on a hit)")
+    cacher_on_database: bool = _option(False, "keep the frame cache in a SQLite file (survives restarts)")
+    cacher_quality: int = _option(85, "JPEG quality of cached frames, 100 = stored uncompressed")
+    cacher_ram_size: float = _option(2.0, "RAM frame cache size in GB")
+    cacher_db_path: str | None = _option(None, "frame cache file (default: in the user cache folder)")
     # Ours: size cap of the SQLite frame cache (least recently used frames are evicted).
-    cacher_db_size: float = 4.0
-    use_interpolation: bool = True
-    interpolation_scale: int = 2
-    interpolation_half: bool = True
-    use_tensorrt: bool = True
-    use_sr: bool = False
-    sr_scale: int = 2
-    sr_half: bool = True
-    sr_model: str = "auto"
+    cacher_db_size: float = _option(4.0, "SQLite frame cache size cap in GB (least recently used evicted)")
+    use_interpolation: bool = _option(True, "interpolate frames between THA3 renders")
+    interpolation_scale: int = _option(2, "frames out per THA3 frame: 2, 3 or 4")
+    interpolation_half: bool = _option(True, "fp16 RIFE file first when one is imported")
+    use_tensorrt: bool = _option(True, "prefer TensorRT (else DirectML) when a GPU runtime is installed")
+    use_sr: bool = _option(False, "super-resolution of every output frame")
+    sr_scale: int = _option(2, "super-resolution factor: 2 or 4")
+    sr_half: bool = _option(True, "fp16 SR file first when one is imported")
+    sr_model: str = _option("auto", "SR model: auto (imported, else bicubic), bicubic, waifu2x, realesrgan")
     # Ours: a folder with the four stage .onnx files and a manifest (default: the managed engine set).
-    model_dir: str | None = None
+    model_dir: str | None = _option(None, "THA3 engine set folder (default: the managed one, built on use)")
     # Ours: which CPU runtime to use when no GPU backend runs.
-    cpu_backend: str = "auto"
+    cpu_backend: str = _option("auto", "CPU runtime: auto, openvino or onnxruntime")
+    # Ours: lets users measure how render time scales with cores, and leave cores to OBS.
+    cpu_threads: int = _option(0, "threads of the CPU runtime (0 = one per core)")
 
     @classmethod
     def from_kwargs(cls, **options: Any) -> CoreOptions:
@@ -68,6 +77,7 @@ class CoreOptions:
 
     def validate(self) -> None:
         _check_int(self, "device_id", minimum=0)
+        _check_int(self, "cpu_threads", minimum=0)
         for name in (
             "model_seperable", "model_half", "model_cache", "model_vram_cache", "use_cacher",
             "cacher_on_database", "use_interpolation", "interpolation_half", "use_tensorrt",
@@ -85,8 +95,6 @@ class CoreOptions:
             raise ValueError(f"interpolation_scale must be one of 2, 3, 4, got {self.interpolation_scale!r}")
         if self.sr_scale not in SR_SCALES or isinstance(self.sr_scale, bool):
             raise ValueError(f"sr_scale must be one of 2, 4, got {self.sr_scale!r}")
-        from ezvtb_node.core.sr import SR_MODELS
-
         if self.sr_model not in SR_MODELS:
             raise ValueError(f"sr_model must be one of {', '.join(SR_MODELS)}, got {self.sr_model!r}")
         if self.cpu_backend not in CPU_BACKENDS:

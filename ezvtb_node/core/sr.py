@@ -3,7 +3,7 @@
 Upscalers share one interface (`Upscaler`):
 
 * `OnnxUpscaler` runs an imported waifu2x UpConv7 / Real-ESRGAN animevideo-v3 graph in the
-  ezvtuber-rt layout (BGRA in, BGRA out; see model_import.py).
+  ezvtuber-rt layout (BGRA in, BGRA out; see models/layout.py) on the core's backend.
 * `BicubicUpscaler` (embedded default, no weights): classical bicubic resampling (Lanczos-4
   scored 0.2 dB better in benchmarks/interp_sr.py but costs ~20× more on the CPU).
 
@@ -19,18 +19,20 @@ through the same filter as colour so the edges of both stay aligned.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from ezvtb_node.core.model_import import FRAME_SHAPE, SR_INPUTS, find_sr_model, open_session, validate_model
+from ezvtb_node.core.backends import Backend, make_cpu_backend, to_host
+from ezvtb_node.core.models.import_onnx import validate_model
+from ezvtb_node.core.models.layout import FRAME_SHAPE, SR_FAMILIES
+from ezvtb_node.core.models.store import find_sr_model
+from ezvtb_node.core.options import SR_MODELS
 
 log = logging.getLogger(__name__)
 
-SR_MODELS = ("auto", "bicubic", *SR_INPUTS.values())
 
 
 class Upscaler(Protocol):
@@ -90,14 +92,15 @@ class BicubicUpscaler(_PremultipliedUpscaler):
 class OnnxUpscaler:
     """An imported SR graph: BGRA uint8 (512,512,4) → BGRA uint8 (512·s,512·s,4)."""
 
-    def __init__(self, model_path: Path, providers: Sequence[str] | None = None) -> None:
+    def __init__(self, model_path: Path, backend: Backend | None = None) -> None:
         info = validate_model(model_path)
         if info.kind != "sr":
             raise ValueError(f"{model_path}: expected a super-resolution model, found a {info.kind} model")
         self.info = info
         self.scale = info.scale
-        self._session = open_session(model_path, providers)
-        self._input = self._session.get_inputs()[0].name
+        self._backend = backend or make_cpu_backend()
+        self._runner = self._backend.load(info.path)
+        self._input = self._runner.input_names[0]
 
     def describe(self) -> dict:
         return {
@@ -105,12 +108,12 @@ class OnnxUpscaler:
             "scale": self.scale,
             "model": str(self.info.path),
             "precision": self.info.precision,
-            "providers": self._session.get_providers(),
+            "backend": self._backend.name,
         }
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         _check_input(frame)
-        return self._session.run(None, {self._input: frame})[0]
+        return to_host(self._runner.run({self._input: frame})[0])
 
 
 def make_upscaler(
@@ -118,7 +121,7 @@ def make_upscaler(
     scale: int = 2,
     half: bool = True,
     engines_dir: Path | None = None,
-    providers: Sequence[str] | None = None,
+    backend: Backend | None = None,
 ) -> Upscaler:
     """An upscaler by name (one of SR_MODELS).
 
@@ -131,11 +134,11 @@ def make_upscaler(
         raise ValueError(f"SR scale must be 2 or 4, got {scale!r}")
     if model == "bicubic":
         return BicubicUpscaler(scale)
-    families = SR_INPUTS.values() if model == "auto" else (model,)
+    families = SR_FAMILIES if model == "auto" else (model,)
     for family in families:
         path = find_sr_model(family, scale, half, engines_dir)
         if path is not None:
-            return OnnxUpscaler(path, providers)
+            return OnnxUpscaler(path, backend)
     if model != "auto":
         raise FileNotFoundError(
             f"no imported {model} model for x{scale}: import one with `ezvtb-node engines import FILE`"

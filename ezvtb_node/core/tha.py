@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 
-from ezvtb_node.core.backends import StageRunner
+from ezvtb_node.core.backends import StageRunner, to_host
+from ezvtb_node.core.models.layout import STAGES
 from ezvtb_node.core.stage_cache import StageCache
 from ezvtb_node.pose import EYEBROW_SLICE, FACE_SLICE, ROTATION_SLICE
 
-STAGES = ("image", "eyebrow", "face", "body")
 POSE_INPUTS = {"eyebrow_pose": EYEBROW_SLICE, "face_pose": FACE_SLICE, "rotation_pose": ROTATION_SLICE}
 # The pose values each cached stage's result depends on (its own slice and every earlier one).
 _CACHE_KEY_SLICES = {"eyebrow": EYEBROW_SLICE, "face": slice(EYEBROW_SLICE.start, FACE_SLICE.stop)}
@@ -96,11 +96,6 @@ class ThaPipeline:
             kept = outputs if self._cache_on_device else [np.array(to_host(o)) for o in outputs]
             self._cache.put(key, kept)
         return outputs
-
-
-def to_host(tensor) -> np.ndarray:
-    """A host array for a runner output (device tensors are copied; host arrays returned as they are)."""
-    return tensor.to_host() if hasattr(tensor, "to_host") else tensor
 
 
 def _check_wiring(runners: dict[str, StageRunner]) -> None:

@@ -7,15 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ezvtb_node.config import NodeConfig
+from ezvtb_node.app.config import NodeConfig
 from ezvtb_node.doctor import files, ports, runtime
 from ezvtb_node.doctor.check import Check, Status
 
 __all__ = ["Check", "Status", "node_ports", "run_checks"]
-
-_CONTROL_CULPRITS = "another ezvtb-node (its control endpoint)"
-_BROWSER_CULPRITS = "another ezvtb-node (its browser source) or another local web server"
-
 
 def run_checks(config: NodeConfig | None = None) -> list[Check]:
     """Every check, in the order a user would fix things. ``None``: the defaults, with every input on."""
@@ -40,58 +36,11 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
 
 
 def node_ports(config: NodeConfig | None) -> list[ports.PortUse]:
-    """The ports the node would listen on with ``config`` (None: every default port)."""
-    from ezvtb_node.endpoints import parse_endpoint
-    from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFM_PORT
-    from ezvtb_node.inputs.ifacialmocap import IFacialMocapReceiver
-    from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
-    from ezvtb_node.inputs.vmc import VmcReceiver
-    from ezvtb_node.outputs import make_sink
+    """The ports the node would listen on with ``config`` (None: the defaults with iFacialMocap on
+    too), as the node's own assembly computes them."""
+    from ezvtb_node.app.assembly import listeners
 
-    defaults = NodeConfig()
-    vmc = config.vmc if config else defaults.vmc
-    ifm = config.ifacialmocap if config else f"127.0.0.1:{IFM_PORT}"
-    control = config.control if config else defaults.control
-    outputs = config.output if config else ["browser"]
-    uses = []
-    if (vmc_endpoint := parse_endpoint(vmc, "127.0.0.1", VMC_PORT, "vmc")) is not None:
-        host, port = vmc_endpoint
-        uses.append(
-            ports.PortUse("VMC", "udp", host, port, VmcReceiver.PORT_CULPRITS, "set another port with --vmc")
-        )
-    if (ifm_endpoint := parse_endpoint(ifm, "0.0.0.0", IFM_PORT, "ifacialmocap")) is not None:
-        host, port = ifm_endpoint
-        uses.append(
-            ports.PortUse(
-                "iFacialMocap",
-                "udp",
-                host,
-                port,
-                IFacialMocapReceiver.PORT_CULPRITS,
-                "set another port with --ifacialmocap HOST:PORT",
-            )
-        )
-    for spec in outputs:
-        if _kind(spec) == "browser":
-            server = make_sink(spec).server
-            uses.append(
-                ports.PortUse(
-                    "browser source",
-                    "tcp",
-                    server.host,
-                    server.port,
-                    _BROWSER_CULPRITS,
-                    "set another port with --output browser:HOST:PORT",
-                )
-            )
-    if (control_endpoint := parse_endpoint(control, "127.0.0.1", 8766, "control")) is not None:
-        host, port = control_endpoint
-        uses.append(
-            ports.PortUse(
-                "control", "tcp", host, port, _CONTROL_CULPRITS, "set another port with --control HOST:PORT"
-            )
-        )
-    return [use for use in uses if use.port != 0]
+    return listeners(config if config is not None else NodeConfig(ifacialmocap="on"))
 
 
 def _kind(spec: str) -> str:

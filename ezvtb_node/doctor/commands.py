@@ -28,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def doctor_command(args: argparse.Namespace) -> int:
-    from ezvtb_node.config import build_config
+    from ezvtb_node.app.config import build_config
     from ezvtb_node.doctor import run_checks
 
     config = build_config(argparse.Namespace(), args.config) if args.config else None

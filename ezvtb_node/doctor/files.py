@@ -5,14 +5,16 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from ezvtb_node.core import engines
 from ezvtb_node.core.cacher.sqlite_store import _SQLITE_MAGIC, APPLICATION_ID
+from ezvtb_node.core.models.layout import EXPORT_FORMAT
+from ezvtb_node.core.models.store import list_engine_sets
+from ezvtb_node.core.models.tha3_build import packaged_weights_dir
 from ezvtb_node.doctor.check import Check
 from ezvtb_node.paths import engines_dir
 
 
 def check_weights(have_valid_engines: bool) -> Check:
-    folder = engines.packaged_weights_dir()
+    folder = packaged_weights_dir()
     if folder is not None:
         return Check("THA3 weights", "ok", f"tha3 package: {folder}")
     if have_valid_engines:
@@ -31,7 +33,7 @@ def check_weights(have_valid_engines: bool) -> Check:
 
 def check_engine_sets() -> list[Check]:
     root = engines_dir()
-    found = engines.list_engine_sets(root)
+    found = list_engine_sets(root)
     if not found:
         return [
             Check(
@@ -55,7 +57,7 @@ def check_engine_sets() -> list[Check]:
                 )
             )
         elif engine_set.manifest.get("source") is None and (
-            engine_set.manifest.get("export_format") != engines.EXPORT_FORMAT
+            engine_set.manifest.get("export_format") != EXPORT_FORMAT
         ):
             checks.append(
                 Check(

@@ -127,7 +127,7 @@ class _PacedReplay(FrameSource):
 
 
 class TraceReplay(_PacedReplay):
-    """Publishes the frames of a trace file (DESIGN.md contract 3); ``t`` is the trace time."""
+    """Publishes the frames of a trace file (docs/contracts.md §3); ``t`` is the trace time."""
 
     name = "trace-replay"
 

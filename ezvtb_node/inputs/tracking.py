@@ -1,4 +1,4 @@
-"""The tracking frame every input produces, and the JSON Lines trace format (DESIGN.md contract 3).
+"""The tracking frame every input produces, and the JSON Lines trace format (docs/contracts.md §3).
 
 A trace line is ``{"t": <seconds>, "source": "vmc"|"ifacialmocap"|..., "channels": {name: value}}``.
 """

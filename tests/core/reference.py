@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ezvtb_node.core.engines import packaged_weights_dir
+from ezvtb_node.core.models.tha3_build import packaged_weights_dir
 
 
 @lru_cache(maxsize=1)

@@ -7,7 +7,9 @@ import pytest
 
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
-from ezvtb_node.core.engines import STAGE_FILES, ensure_engine_set, load_engine_set
+from ezvtb_node.core.models.layout import STAGE_FILES
+from ezvtb_node.core.models.store import load_engine_set
+from ezvtb_node.core.models.tha3_build import ensure_engine_set
 from tests.core.reference import coverage_poses, reference_frame
 
 pytestmark = pytest.mark.slow

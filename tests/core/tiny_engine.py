@@ -15,7 +15,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from ezvtb_node.core.engines import MANIFEST, STAGE_FILES, sha256_file
+from ezvtb_node.core.models.layout import MANIFEST, STAGE_FILES
+from ezvtb_node.core.models.store import sha256_file
 
 F = TensorProto.FLOAT
 

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
-from ezvtb_node.config import NodeConfig
-from ezvtb_node.core.engines import EXPORT_FORMAT, MANIFEST, STAGE_FILES, engine_set_dir
+from ezvtb_node.app.config import NodeConfig
+from ezvtb_node.core.models.layout import EXPORT_FORMAT, MANIFEST, STAGE_FILES
+from ezvtb_node.core.models.store import engine_set_dir
 
 
 @pytest.fixture(autouse=True)

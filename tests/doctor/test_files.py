@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ezvtb_node.core.cacher import FrameCacher, default_db_path
-from ezvtb_node.core.engines import EXPORT_FORMAT, STAGE_FILES, engine_set_dir
+from ezvtb_node.core.models.layout import EXPORT_FORMAT, STAGE_FILES
+from ezvtb_node.core.models.store import engine_set_dir
 from ezvtb_node.doctor import run_checks
 from ezvtb_node.doctor.files import check_cache_database
 from tests.doctor.conftest import by_name, quiet_config, write_engine_set

@@ -77,7 +77,26 @@ def test_without_a_config_every_default_port_is_checked():
 def test_config_ports_follow_the_config():
     config = quiet_config(ifacialmocap="on", output=["files:out", "browser:9000"], control="127.0.0.1:9001")
     uses = {(use.protocol, use.host, use.port) for use in node_ports(config)}
-    assert uses == {("udp", "0.0.0.0", 49983), ("tcp", "127.0.0.1", 9000), ("tcp", "127.0.0.1", 9001)}
+    assert uses == {("udp", "127.0.0.1", 49983), ("tcp", "127.0.0.1", 9000), ("tcp", "127.0.0.1", 9001)}
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({"vmc": "on"}, ("udp", "127.0.0.1", 39539)),  # "on" is the default address, not a host
+        ({"vmc": "39540"}, ("udp", "127.0.0.1", 39540)),
+        ({"ifacialmocap": "on", "ifacialmocap_phone": "192.0.2.7"}, ("udp", "0.0.0.0", 49983)),
+        ({"ifacialmocap_phone": "192.0.2.7"}, ("udp", "0.0.0.0", 49983)),
+    ],
+)
+def test_doctor_checks_the_ports_the_node_itself_would_open(settings, expected):
+    from ezvtb_node.app.assembly import make_sources
+
+    config = quiet_config(**{"vmc": "off", **settings})
+    checked = {(use.protocol, use.host, use.port) for use in node_ports(config)}
+    opened = {("udp", source.host, source.port) for source in make_sources(config, lambda frame: None)}
+    assert expected in checked
+    assert opened <= checked
 
 
 def test_unknown_host_is_a_warning_not_a_crash():

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from ezvtb_node.core import get_core
-from ezvtb_node.core.engines import MANIFEST, STAGE_FILES, sha256_file
-from ezvtb_node.core.export import convert_to_half
+from ezvtb_node.core.models.export import convert_to_half
+from ezvtb_node.core.models.layout import MANIFEST, STAGE_FILES
+from ezvtb_node.core.models.store import sha256_file
 
 
 def test_poses(count: int, seed: int = 3) -> list[np.ndarray]:

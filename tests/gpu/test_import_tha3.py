@@ -6,13 +6,14 @@ import numpy as np
 import onnx
 import pytest
 
-from ezvtb_node.core.engines import ensure_engine_set, load_engine_set
-from ezvtb_node.core.import_tha3 import (
+from ezvtb_node.core.models.import_tha3 import (
     Tha3ImportError,
     find_tha3_sets,
     import_tha3_set,
     validate_tha3_set,
 )
+from ezvtb_node.core.models.store import load_engine_set
+from ezvtb_node.core.models.tha3_build import ensure_engine_set
 from tests.gpu.helpers import quiet_core, test_poses
 from tests.gpu.tiny_ezvtuber_set import (
     SEPARABLE_ENCODER,

@@ -6,7 +6,7 @@ import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from ezvtb_node.core.onnx_lowering import lower_affine_grid
+from ezvtb_node.core.models.lowering import lower_affine_grid
 
 
 @pytest.mark.parametrize("align_corners", [0, 1])

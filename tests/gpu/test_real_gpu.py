@@ -10,7 +10,7 @@ import pytest
 
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core.backends.onnxruntime import OnnxRuntimeBackend
-from ezvtb_node.core.engines import ensure_engine_set
+from ezvtb_node.core.models.tha3_build import ensure_engine_set
 from ezvtb_node.core.tha import STAGES, ThaPipeline
 from tests.core.reference import coverage_poses
 from tests.core.tiny_engine import expected_frame

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ezvtb_node.core.backends.tensorrt import TensorRtBackend
 from ezvtb_node.core.backends.tensorrt_build import DEFAULT_WORKSPACE_BYTES, engine_cache_path
-from ezvtb_node.core.engines import sha256_file
+from ezvtb_node.core.models.store import sha256_file
 from ezvtb_node.paths import engines_dir
 from tests.gpu import fake_pycuda, fake_tensorrt
 from tests.gpu.fake_pycuda import FakeDevice

@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
 
-from ezvtb_node.core.export import convert_to_half
+from ezvtb_node.core.models.export import convert_to_half
 from tests.core.tiny_engine import bgra_nodes, const_node, io_info, tiny_model
 
 F = TensorProto.FLOAT

@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from ezvtb_node.core.backends import make_backend
 from ezvtb_node.core.interpolation import (
     CrossFadeInterpolator,
     FlowInterpolator,
@@ -14,7 +15,7 @@ from ezvtb_node.core.interpolation import (
     intermediate_times,
     make_interpolator,
 )
-from ezvtb_node.core.model_import import import_model
+from ezvtb_node.core.models.import_onnx import import_model
 from ezvtb_node.pose import POSE_INDEX
 
 
@@ -110,11 +111,12 @@ def test_without_imported_models_the_embedded_interpolator_runs(tmp_path):
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
-def test_imported_rife_file_is_run_by_onnx_runtime(rife_model, random_frames, tmp_path, scale):
+def test_imported_rife_file_runs_on_the_cpu_runtime_by_default(rife_model, random_frames, tmp_path, scale):
     import_model(rife_model(scale=scale, half=True), tmp_path)
     interp = make_interpolator(scale, half=True, engines_dir=tmp_path)
     assert isinstance(interp, RifeOnnxInterpolator)
     assert interp.describe()["precision"] == "fp16"
+    assert interp.describe()["backend"] == "openvino"
     frame0, frame1 = random_frames
     got = interp.interpolate(frame0, frame1)
     assert len(got) == scale - 1
@@ -188,3 +190,13 @@ def test_on_real_tha3_frames_flow_beats_cross_fade():
     flow = FlowInterpolator(2).interpolate(frames[0], frames[2])[0]
     fade = CrossFadeInterpolator(2).interpolate(frames[0], frames[2])[0]
     assert psnr(flow, frames[1]) > psnr(fade, frames[1]) + 3.0
+
+
+@pytest.mark.parametrize("backend_name", ["openvino", "onnxruntime-cpu"])
+def test_imported_rife_runs_on_the_backend_it_is_given(rife_model, random_frames, tmp_path, backend_name):
+    import_model(rife_model(scale=2), tmp_path)
+    interp = make_interpolator(2, half=False, engines_dir=tmp_path, backend=make_backend(backend_name))
+    assert interp.describe()["backend"] == backend_name
+    frame0, frame1 = random_frames
+    expected = np.rint(0.5 * frame0.astype(np.float32) + 0.5 * frame1.astype(np.float32))
+    assert np.abs(interp.interpolate(frame0, frame1)[0].astype(int) - expected).max() <= 1

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from onnx import TensorProto
 
-from ezvtb_node.core.model_import import find_rife_model, find_sr_model, import_model, validate_model
+from ezvtb_node.core.models.import_onnx import import_model, validate_model
+from ezvtb_node.core.models.store import find_rife_model, find_sr_model
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

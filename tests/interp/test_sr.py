@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ezvtb_node.core.model_import import import_model
+from ezvtb_node.core.models.import_onnx import import_model
 from ezvtb_node.core.sr import BicubicUpscaler, OnnxUpscaler, make_upscaler
 
 
@@ -67,7 +67,7 @@ def test_content_is_kept(cls):
 
 
 @pytest.mark.parametrize(("input_name", "scale"), [("x", 2), ("input", 4)])
-def test_imported_sr_file_is_run_by_onnx_runtime(sr_model, random_frames, tmp_path, input_name, scale):
+def test_imported_sr_file_runs_on_the_cpu_runtime(sr_model, random_frames, tmp_path, input_name, scale):
     import_model(sr_model(input_name=input_name, scale=scale), tmp_path)
     upscaler = make_upscaler("auto", scale, engines_dir=tmp_path)
     assert isinstance(upscaler, OnnxUpscaler)

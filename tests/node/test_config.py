@@ -2,8 +2,8 @@ import argparse
 
 import pytest
 
+from ezvtb_node.app.config import NodeConfig, add_config_flags, build_config, load_config_file
 from ezvtb_node.cli import main
-from ezvtb_node.config import NodeConfig, add_config_flags, build_config, load_config_file
 
 
 def parse(argv, config_path=None):
@@ -55,7 +55,7 @@ def test_bad_files_are_named_with_the_key(tmp_path, text, message):
 
 
 def test_invalid_values_are_rejected():
-    with pytest.raises(ValueError, match="interpolation_scale must be 2, 3 or 4"):
+    with pytest.raises(ValueError, match="interpolation_scale must be one of 2, 3, 4, got 5"):
         parse(["--interpolation-scale", "5"])
 
 
@@ -75,3 +75,40 @@ def test_example_node_toml_is_valid():
     example = Path(__file__).resolve().parents[2] / "examples" / "node.toml"
     config = parse([], example)
     assert config.vmc.endswith(":39539")
+
+
+def test_every_get_core_option_is_a_run_flag_a_node_toml_key_and_printed():
+    import dataclasses
+
+    from ezvtb_node.cli import build_parser
+    from ezvtb_node.core.options import CoreOptions
+
+    run = build_parser()._subparsers._group_actions[0].choices["run"]
+    flags = {option for action in run._actions for option in action.option_strings}
+    printed = NodeConfig().to_toml()
+    core_section = printed[printed.index("[core]") : printed.index("[output]")]
+    for option in dataclasses.fields(CoreOptions):
+        assert f"--{option.name.replace('_', '-')}" in flags, option.name
+        assert f"\n{option.name} = " in core_section, option.name
+
+
+def test_core_keys_reach_get_core_with_their_names(tmp_path):
+    path = tmp_path / "node.toml"
+    path.write_text('[core]\nuse_sr = true\nsr_scale = 4\ncacher_ram_size = 0.5\nmodel_dir = ""\n')
+    options = parse(["--cpu-threads", "1", "--sr-model", "bicubic"], path).core_options()
+    assert (options.use_sr, options.sr_scale, options.sr_model) == (True, 4, "bicubic")
+    assert (options.cacher_ram_size, options.cpu_threads, options.model_dir) == (0.5, 1, None)
+
+
+def test_the_node_changes_get_cores_defaults_only_where_it_says_why():
+    from ezvtb_node.app.config import NODE_CORE_DEFAULTS
+    from ezvtb_node.core.options import CoreOptions
+
+    node, library = NodeConfig().core_options(), CoreOptions()
+    differing = {name for name in NODE_CORE_DEFAULTS if getattr(node, name) != getattr(library, name)}
+    assert differing == set(NODE_CORE_DEFAULTS) == {"cacher_on_database"}
+    for name, (value, why) in NODE_CORE_DEFAULTS.items():
+        assert getattr(node, name) == value and len(why) > 20
+    assert {k: v for k, v in vars(node).items() if k not in NODE_CORE_DEFAULTS} == {
+        k: v for k, v in vars(library).items() if k not in NODE_CORE_DEFAULTS
+    }

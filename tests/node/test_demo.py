@@ -1,4 +1,4 @@
-from ezvtb_node.demo import demo_trace_path, sample_trace
+from ezvtb_node.app.demo import demo_trace_path, sample_trace
 from ezvtb_node.inputs import read_trace
 
 

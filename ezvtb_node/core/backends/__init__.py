@@ -4,6 +4,9 @@ Selection order when a GPU is wanted: TensorRT → ONNX Runtime CUDA → DirectM
 (``use_tensorrt=False`` puts DirectML first, as in the seed). On the CPU, OpenVINO runs the THA3
 graphs about twice as fast as ONNX Runtime (see benchmarks/core_cpu.py), so it is preferred when
 installed. A requested runtime that is missing gives one warning naming what runs instead.
+
+Every graph the core runs goes through the backend chosen here: the THA3 stages, and imported
+RIFE and SR graphs too, so they follow the same device.
 """
 
 from __future__ import annotations
@@ -31,6 +34,11 @@ class StageRunner(Protocol):
         ...
 
 
+def to_host(tensor) -> np.ndarray:
+    """A host array for a runner output (device tensors are copied; host arrays returned as they are)."""
+    return tensor.to_host() if hasattr(tensor, "to_host") else tensor
+
+
 class Backend(Protocol):
     name: str
     provider: str
@@ -53,10 +61,13 @@ class BackendUnavailable(RuntimeError):
     pass
 
 
-def select_backend(use_tensorrt: bool, device_id: int, cpu_backend: str = "auto") -> Selection:
-    """Pick the first runtime that works here, in the order the options ask for."""
-    from ezvtb_node.core.backends import onnxruntime as ort_backend
+def select_backend(
+    use_tensorrt: bool, device_id: int, cpu_backend: str = "auto", cpu_threads: int = 0
+) -> Selection:
+    """Pick the first runtime that works here, in the order the options ask for.
 
+    ``cpu_threads``: threads a CPU runtime may use (0: one per core).
+    """
     requested = "tensorrt" if use_tensorrt else "directml"
     gpu_order = ("tensorrt", "cuda", "directml") if use_tensorrt else ("directml", "cuda")
     reasons: list[str] = []
@@ -67,19 +78,16 @@ def select_backend(use_tensorrt: bool, device_id: int, cpu_backend: str = "auto"
             reasons.append(f"{name}: {exc}")
             continue
         return _selection(backend, requested, reasons)
-    backend = _make_cpu_backend(cpu_backend, ort_backend)
-    return _selection(backend, requested, reasons)
+    return _selection(make_cpu_backend(cpu_backend, cpu_threads), requested, reasons)
 
 
-def make_backend(name: str, device_id: int = 0) -> Backend:
+def make_backend(name: str, device_id: int = 0, cpu_threads: int = 0) -> Backend:
     """One runtime by name (``tensorrt``, ``cuda``, ``directml``, ``openvino``, ``onnxruntime-cpu``),
     without fallback: BackendUnavailable says why it cannot run here. For benchmarks and checks."""
-    from ezvtb_node.core.backends import onnxruntime as ort_backend
-
     if name in ("tensorrt", "cuda", "directml"):
         return _make_gpu_backend(name, device_id)
     if name in ("openvino", "onnxruntime-cpu"):
-        return _make_cpu_backend("openvino" if name == "openvino" else "onnxruntime", ort_backend)
+        return make_cpu_backend("openvino" if name == "openvino" else "onnxruntime", cpu_threads)
     raise ValueError(f"unknown backend {name!r}: tensorrt, cuda, directml, openvino or onnxruntime-cpu")
 
 
@@ -97,27 +105,43 @@ def _selection(backend: Backend, requested: str, reasons: list[str]) -> Selectio
 
 
 def _make_gpu_backend(name: str, device_id: int) -> Backend:
-    from ezvtb_node.core.backends import onnxruntime as ort_backend
-
     if name == "tensorrt":
         # Raises BackendUnavailable when tensorrt/pycuda are missing, the device does not exist
         # or its compute capability is below what TensorRT supports.
         from ezvtb_node.core.backends.tensorrt import TensorRtBackend
 
         return TensorRtBackend(device_id)
+    ort_backend = _onnxruntime_module()
     if name == "cuda":
         return ort_backend.OnnxRuntimeBackend("CUDAExecutionProvider", device_id)
     return ort_backend.OnnxRuntimeBackend("DmlExecutionProvider", device_id)
 
 
-def _make_cpu_backend(cpu_backend: str, ort_backend) -> Backend:
+def make_cpu_backend(cpu_backend: str = "auto", threads: int = 0) -> Backend:
+    """The CPU runtime: OpenVINO unless ``cpu_backend`` is "onnxruntime" (or OpenVINO is missing).
+
+    ``threads``: inference threads (0: one per core).
+    """
     if cpu_backend in ("auto", "openvino"):
         try:
             from ezvtb_node.core.backends import openvino as ov_backend
 
-            return ov_backend.OpenVinoBackend()
+            return ov_backend.OpenVinoBackend(threads)
         except BackendUnavailable as exc:
             if cpu_backend == "openvino":
                 raise
             log.info("OpenVINO unavailable (%s); using ONNX Runtime on the CPU", exc)
-    return ort_backend.OnnxRuntimeBackend("CPUExecutionProvider", 0)
+    return _onnxruntime_module().OnnxRuntimeBackend("CPUExecutionProvider", 0, threads=threads)
+
+
+def _onnxruntime_module():
+    """The ONNX Runtime backend module; BackendUnavailable when no ONNX Runtime package is installed
+    (the base install has none: OpenVINO is the CPU runtime)."""
+    try:
+        from ezvtb_node.core.backends import onnxruntime as ort_backend
+    except ImportError as exc:
+        raise BackendUnavailable(
+            "no ONNX Runtime package is installed (pip install 'ezvtb-node[nvidia]' for CUDA, "
+            "'[directml]' for DirectML, '[onnxruntime]' for its CPU runtime)"
+        ) from exc
+    return ort_backend

@@ -32,7 +32,7 @@ _NUMPY_TYPES = {
 
 
 class OnnxRuntimeBackend:
-    def __init__(self, provider: str, device_id: int, io_binding: bool | None = None):
+    def __init__(self, provider: str, device_id: int, io_binding: bool | None = None, threads: int = 0):
         name, kind, package = _NAMES[provider]
         if provider not in ort.get_available_providers():
             raise BackendUnavailable(f"ONNX Runtime has no {provider} here (needs {package})")
@@ -44,13 +44,14 @@ class OnnxRuntimeBackend:
         # GPU providers bind by default (frames stay on the device); plain run() on the CPU.
         self.io_binding = kind == "gpu" if io_binding is None else io_binding
         self.device_tensors = self.io_binding
+        self.threads = threads or os.cpu_count() or 1
 
     def load(self, path: Path) -> OnnxRuntimeStage | OnnxRuntimeBoundStage:
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         if self.provider == "CPUExecutionProvider":
-            options.intra_op_num_threads = os.cpu_count() or 1
+            options.intra_op_num_threads = self.threads
             providers: list = [self.provider]
         else:
             providers = [(self.provider, {"device_id": self.device_id}), "CPUExecutionProvider"]

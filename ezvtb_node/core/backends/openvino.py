@@ -21,8 +21,9 @@ class OpenVinoBackend:
     device = "cpu"
     prefers_half = False
 
-    def __init__(self):
+    def __init__(self, threads: int = 0):
         self._core = openvino.Core()
+        self.threads = threads or os.cpu_count() or 1
 
     def load(self, path: Path) -> OpenVinoStage:
         compiled = self._core.compile_model(
@@ -32,7 +33,7 @@ class OpenVinoBackend:
                 # f32 keeps the output within 1/255 of the reference; bf16 does not.
                 "INFERENCE_PRECISION_HINT": "f32",
                 "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_NUM_THREADS": os.cpu_count() or 1,
+                "INFERENCE_NUM_THREADS": self.threads,
             },
         )
         return OpenVinoStage(compiled)

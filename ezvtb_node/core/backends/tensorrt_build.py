@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ezvtb_node.core.engines import sha256_file
+from ezvtb_node.core.models.store import sha256_file
 from ezvtb_node.paths import engines_dir
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def tensorrt_ready_onnx(onnx_path: Path) -> bytes:
         raise RuntimeError(
             "the TensorRT backend needs the onnx package: pip install 'ezvtb-node[tensorrt]'"
         ) from exc
-    from ezvtb_node.core.onnx_lowering import lower_affine_grid
+    from ezvtb_node.core.models.lowering import lower_affine_grid
 
     try:
         model = onnx.load(str(onnx_path))

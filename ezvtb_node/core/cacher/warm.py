@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-from tqdm import tqdm
 
 from ezvtb_node.core.cacher.frame_cacher import FrameCacher
 from ezvtb_node.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_SIZE
+from ezvtb_node.progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ def warm(
     """
     seen: set[bytes] = set()
     rendered = cached = count = 0
-    for pose in tqdm(poses, total=total, disable=not progress, unit="pose", desc="warming cache"):
+    bar = progress_bar("warming cache", total, enabled=progress, unit="pose")
+    for pose in poses:
+        bar.update()
         count += 1
         key = cacher.key(pose)
         if key in seen or cacher.get(pose) is not None:
@@ -47,6 +49,7 @@ def warm(
         seen.add(key)
         cacher.put(pose, render(cacher.snap(pose)), block=True)
         rendered += 1
+    bar.close()
     cacher.flush()
     return WarmResult(poses=count, rendered=rendered, already_cached=cached)
 

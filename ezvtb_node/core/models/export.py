@@ -34,16 +34,10 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+from ezvtb_node.core.models.layout import STAGE_IO
+
 log = logging.getLogger(__name__)
 
-STAGES = ("image", "eyebrow", "face", "body")
-WEIGHT_FILES = (
-    "eyebrow_decomposer.pt",
-    "eyebrow_morphing_combiner.pt",
-    "face_morpher.pt",
-    "two_algo_face_body_rotator.pt",
-    "editor.pt",
-)
 OPSET = 20  # affine_grid needs opset 20 with the TorchScript exporter
 
 
@@ -175,14 +169,6 @@ def build_stage_modules(weights_dir: Path, separable: bool, weights_half: bool) 
     }
 
 
-STAGE_IO = {
-    "image": (("input_image",), ("image_prepared", "background_layer", "eyebrow_layer")),
-    "eyebrow": (("background_layer", "eyebrow_layer", "eyebrow_pose"), ("eyebrow_image",)),
-    "face": (("image_prepared", "eyebrow_image", "face_pose"), ("face_morphed_full", "face_morphed_half")),
-    "body": (("face_morphed_full", "face_morphed_half", "rotation_pose"), ("bgra",)),
-}
-
-
 def _example_inputs(torch, stage: str):
     def image(size: int):
         return torch.zeros(1, 4, size, size)
@@ -221,7 +207,7 @@ def _lower_unsupported_ops(path: Path) -> None:
     store it as the equivalent MatMul (see onnx_lowering)."""
     import onnx
 
-    from ezvtb_node.core.onnx_lowering import lower_affine_grid
+    from ezvtb_node.core.models.lowering import lower_affine_grid
 
     model = onnx.load(str(path))
     if lower_affine_grid(model):

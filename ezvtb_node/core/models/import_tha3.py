@@ -30,16 +30,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ezvtb_node.core.engines import (
-    EXPORT_FORMAT,
-    STAGE_FILES,
+from ezvtb_node.core.models.layout import EXPORT_FORMAT, PRECISIONS, STAGE_FILES, STAGE_IO
+from ezvtb_node.core.models.lowering import lower_affine_grid
+from ezvtb_node.core.models.store import (
     EngineError,
     engine_set_dir,
     install_engine_set,
     load_engine_set,
     sha256_file,
 )
-from ezvtb_node.core.onnx_lowering import lower_affine_grid
 
 SOURCE = "ezvtuber-rt"
 GRAPHS = ("decomposer", "combiner", "morpher", "rotator", "editor")
@@ -89,20 +88,6 @@ SPEC: dict[str, tuple[dict, dict]] = {
 # Outputs allowed beside the specified ones (not used by the core).
 _OPTIONAL_OUTPUTS = {"editor": {"result"}}
 
-STAGE_IO = {
-    "image": (["input_image"], ["image_prepared", "background_layer", "eyebrow_layer"]),
-    "eyebrow": (
-        ["image_prepared", "background_layer", "eyebrow_layer", "eyebrow_pose"],
-        ["eyebrow_image", ENCODING],
-    ),
-    "face": (
-        ["image_prepared", "eyebrow_image", "face_pose", ENCODING],
-        ["face_morphed_full", "face_morphed_half"],
-    ),
-    "body": (["face_morphed_half", "rotation_pose", "face_morphed_full"], ["bgra"]),
-}
-
-
 class Tha3ImportError(ValueError):
     """A folder is not a valid ezvtuber-rt THA3 set; the message lists every problem found."""
 
@@ -128,8 +113,6 @@ def _onnx():
 def find_tha3_sets(src: Path) -> list[tuple[Path, str, str]]:
     """(folder, variant, precision) of every set under ``src``: the ezvtuber-rt ``data`` folder,
     its ``tha3`` folder, one variant folder, or one set folder."""
-    from ezvtb_node.core.engines import PRECISIONS
-
     src = Path(src).expanduser()
     if not src.is_dir():
         raise Tha3ImportError(f"{src} is not a folder")

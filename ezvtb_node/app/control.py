@@ -1,0 +1,69 @@
+"""The HTTP control endpoint: ``GET /metrics`` (the node's numbers as JSON) and
+``POST /api/calibrate`` (take the current face as neutral). Loopback by default.
+
+Requests are served on their own threads (ThreadingHTTPServer); the handlers only read a snapshot
+and set an event, so they never block rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from ezvtb_node.mapping import CALIBRATE_HTTP_PATH
+
+log = logging.getLogger(__name__)
+
+
+class ControlServer:
+    def __init__(
+        self, endpoint: tuple[str, int], snapshot: Callable[[], dict], calibrate: Callable[[], None]
+    ) -> None:
+        """Bind now (OSError when the port is taken); serve after ``start()``."""
+        self._server = ThreadingHTTPServer(endpoint, _handler(snapshot, calibrate))
+        self._server.daemon_threads = True
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._server.server_address[:2]
+
+    def start(self) -> None:
+        threading.Thread(target=self._server.serve_forever, name="ezvtb-control", daemon=True).start()
+        log.info("metrics: http://%s:%d/metrics", *self.address)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _handler(snapshot: Callable[[], dict], calibrate: Callable[[], None]) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?")[0] == "/metrics":
+                self._reply(200, snapshot())
+            else:
+                self._reply(404, {"error": f"no such path {self.path}; try /metrics"})
+
+        def do_POST(self) -> None:
+            if self.path.split("?")[0] == CALIBRATE_HTTP_PATH:
+                calibrate()
+                self._reply(200, {"ok": True, "calibrate": "on the next tracked frame"})
+            else:
+                self._reply(404, {"error": f"no such path {self.path}; try POST {CALIBRATE_HTTP_PATH}"})
+
+        def _reply(self, code: int, body: dict) -> None:
+            payload = json.dumps(body, default=str).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler

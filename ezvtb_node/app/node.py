@@ -1,0 +1,238 @@
+"""The node's lifecycle: start the parts in order, stop them in data-flow order, handle signals.
+
+Data flows one way: sources (own threads) → ``TrackingSlot`` → render loop (one thread) → pacer
+(one thread) → sinks (one thread each). The parts are built by ``assembly``; this module only
+starts, watches and stops them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ezvtb_node.app import assembly
+from ezvtb_node.app.assembly import NodeError
+from ezvtb_node.app.control import ControlServer
+from ezvtb_node.app.metrics import NodeMetrics, StatusPrinter, status_line
+from ezvtb_node.app.render import CharacterImage, Mappers, RenderLoop, TrackingSlot
+from ezvtb_node.inputs import FrameSource, TrackingFrame
+from ezvtb_node.outputs import Pacer
+from ezvtb_node.outputs.base import FrameSink
+
+log = logging.getLogger(__name__)
+
+_STOP_BUDGET_S = 2.0
+
+__all__ = ["Node", "NodeError"]
+
+
+class Node:
+    """Build with a NodeConfig, then ``run()`` (blocks, handles SIGINT/SIGTERM) or ``start()``/``stop()``.
+
+    ``core_factory`` replaces get_core (tests pass one that builds a tiny core); it gets every
+    ``[core]`` option as keyword arguments.
+    """
+
+    def __init__(self, config: Any, core_factory: Callable[..., Any] | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.metrics = NodeMetrics()
+        self._core_factory = core_factory
+        self._stop = threading.Event()
+        self._slot = TrackingSlot()
+        self.core: Any = None
+        self.sinks: list[FrameSink] = []
+        self.sources: list[FrameSource] = []
+        self.pacer: Pacer | None = None
+        self.mappers: Mappers | None = None
+        self._render: RenderLoop | None = None
+        self._control: ControlServer | None = None
+        self._status: StatusPrinter | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Check the settings (seconds, nothing built), then start every part; on failure, release
+        what started and raise NodeError naming the part."""
+        assembly.preflight(self.config)
+        try:
+            self._start_parts()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_parts(self) -> None:
+        c = self.config
+        # Several threads hand work to each other every frame; Python's default 5 ms GIL switch
+        # interval would add up to that much to the tracking -> frame latency at each hand-off.
+        sys.setswitchinterval(0.001)
+        side = assembly.frame_side(c)
+        for spec, sink in zip(c.output, assembly.make_sinks(c), strict=True):
+            with _part(f"output {spec}"):
+                sink.open(side, side)
+                self.sinks.append(sink)
+                if hasattr(sink, "add_json_route"):
+                    sink.add_json_route("/metrics", self.snapshot)
+                    sink.add_status("node", self.snapshot)
+                    log.info("browser source: %s", sink.url)
+        if (endpoint := assembly.control_endpoint(c)) is not None:
+            with _part("control endpoint"):
+                self._control = _control_server(endpoint, self.snapshot, self._request_calibration)
+                self._control.start()
+        with _part("core"):
+            self.core = assembly.make_core(c, self._core_factory)
+        image = CharacterImage(assembly.character_path(c))
+        with _part(f"character image {image.path}"):
+            image.load_into(self.core)
+        self.mappers = Mappers(c)
+        with _part("mapping"):
+            for name in assembly.mapping_names(c):
+                self.mappers.get(name)
+        self.pacer = Pacer(self._emit, fps=c.fps, on_marker=self._on_marker)
+        self.pacer.start()
+        for source in assembly.make_sources(c, self._on_tracking):
+            with _part(f"input {source.__class__.__name__}"):
+                source.start()
+                self.sources.append(source)
+        self._render = RenderLoop(
+            c, self.core, self._slot, self.mappers, image,
+            self._submit, self.metrics, self._stop, self._inputs_done,
+        )  # fmt: skip
+        self._render.start()
+        if c.status:
+            self._status = StatusPrinter(self.status_line, self._stop)
+            self._status.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the node is asked to stop (signal, max_frames, duration, end of replay)."""
+        deadline = self.config.duration or None
+        if timeout is not None:
+            deadline = min(deadline, timeout) if deadline else timeout
+        return self._stop.wait(deadline)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._slot.changed.set()
+
+    def stop(self) -> None:
+        """Stop everything in data-flow order; each step is bounded so the whole takes about 2 s."""
+        self.request_stop()
+        budget_end = time.monotonic() + _STOP_BUDGET_S
+        for source in self.sources:
+            _quietly(f"stopping {source.__class__.__name__}", source.stop, 0.5)
+        if self._render is not None:
+            self._render.join(max(0.1, budget_end - time.monotonic() - 0.5))
+        if self.pacer is not None:
+            _quietly("stopping the pacer", self.pacer.stop, 0.5)
+        for sink in self.sinks:
+            _quietly(f"closing output {sink.kind}", sink.close, max(0.2, budget_end - time.monotonic()))
+        if self._control is not None:
+            _quietly("stopping the control endpoint", self._control.stop)
+        if self.core is not None and hasattr(self.core, "close"):
+            _quietly("flushing the frame cache", self.core.close)
+        if self._status is not None:
+            self._status.finish()
+
+    def run(self) -> int:
+        """Start, wait for a stop reason (SIGINT/SIGTERM included), stop. Returns the exit code."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
+        try:
+            self.start()
+            self.wait()
+        finally:
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        return 0
+
+    # -- hand-offs between threads -----------------------------------------------------------------
+    def _on_tracking(self, frame: TrackingFrame) -> None:  # source threads
+        self._slot.publish(frame)
+        if not frame.lost:
+            self.metrics.input_arrived(frame.received_at)
+
+    def _inputs_done(self) -> bool:  # render thread: a replay that played to its end
+        return any(hasattr(s, "wait_done") and s.wait_done(0) for s in self.sources)
+
+    def _submit(self, frames: list[np.ndarray], marker: float | None) -> None:  # render thread
+        self.pacer.submit(frames, marker=marker)
+
+    def _emit(self, frame: np.ndarray) -> None:  # pacer thread
+        for sink in self.sinks:
+            sink.send(frame)
+
+    def _on_marker(self, received_at: float, emitted_at: float) -> None:  # pacer thread
+        self.metrics.latency(emitted_at - received_at)
+
+    def _request_calibration(self) -> None:  # control threads
+        if self._render is not None:
+            self._render.request_calibration()
+
+    # -- observability -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Everything /metrics serves: tracking, render, output, cache, latency, what runs."""
+        data = self.metrics.snapshot()
+        if self.pacer is not None:
+            pacer = self.pacer.stats()
+            data["output"] = {
+                "fps_target": pacer["fps"],
+                "new_frames": pacer["new"],
+                "repeated_frames": pacer["repeated"],
+                "pacer": pacer,
+                "sinks": [sink.stats() for sink in self.sinks],
+            }
+        if self.core is not None:
+            stats = self.core.stats()
+            cacher = stats.get("cacher")
+            data["cache"] = {
+                "hit_rate": cacher.get("hit_rate") if cacher else None,
+                "frame_cacher": cacher,
+                "model_cache": stats.get("model_cache"),
+            }
+            data["core"] = {
+                k: v
+                for k, v in self.core.describe().items()
+                if k in ("backend", "device", "variant", "precision")
+            }
+        data["inputs"] = [{"kind": s.__class__.__name__, **s.stats()} for s in self.sources]
+        return data
+
+    def status_line(self) -> str:
+        return status_line(self.snapshot(), self.config.frames_per_render)
+
+
+def _control_server(endpoint: tuple[str, int], snapshot: Callable, calibrate: Callable) -> ControlServer:
+    try:
+        return ControlServer(endpoint, snapshot, calibrate)
+    except OSError as exc:
+        raise NodeError(
+            f"control endpoint {endpoint[0]}:{endpoint[1]} cannot listen ({exc.strerror}); "
+            "another node may be running: pass --control HOST:PORT or --control off"
+        ) from None
+
+
+@contextlib.contextmanager
+def _part(name: str) -> Iterator[None]:
+    try:
+        yield
+    except NodeError:
+        raise
+    except Exception as exc:
+        raise NodeError(f"{name}: {exc}") from exc
+
+
+def _quietly(what: str, action: Callable[..., Any], *args: Any) -> None:
+    try:
+        action(*args)
+    except Exception as exc:
+        log.warning("%s failed: %s", what, exc)

