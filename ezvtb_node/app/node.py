@@ -103,7 +103,7 @@ class Node:
                 self.sources.append(source)
         self._render = RenderLoop(
             c, self.core, self._slot, self.mappers, image,
-            self._submit, self.metrics, self._stop, self._inputs_done,
+            self._submit, self.metrics, self._stop, self._inputs_done, self.pacer.wait_shown,
         )  # fmt: skip
         self._render.start()
         if c.status:

@@ -32,6 +32,9 @@ OVERLAY_SOURCES = frozenset({"voice"})
 # How often the picture is refreshed without new tracking (breathing, easing to idle).
 IDLE_REFRESH_S = 0.1
 IMAGE_CHECK_S = 1.0
+# At the end of a replay: how long the last batch may take to reach the outputs (the pacer spreads
+# a batch over at most 0.25 s).
+FINAL_FRAMES_S = 1.0
 
 
 class TrackingSlot:
@@ -135,7 +138,10 @@ class RenderLoop:
         metrics: Any,
         stop: threading.Event,
         inputs_done: Callable[[], bool],
+        wait_shown: Callable[[float], bool] | None = None,
     ) -> None:
+        """``wait_shown(timeout)``: wait until what was submitted last has reached the outputs
+        (``Pacer.wait_shown``); called when a replay has played to its end, before stopping."""
         self._config = config
         self._core = core
         self._slot = slot
@@ -145,6 +151,7 @@ class RenderLoop:
         self._metrics = metrics
         self._stop = stop
         self._inputs_done = inputs_done
+        self._wait_shown = wait_shown
         self._calibrate = threading.Event()
         self._calibrated_once = False
         self._thread = threading.Thread(target=self._run, name="ezvtb-render", daemon=True)
@@ -177,6 +184,10 @@ class RenderLoop:
             frame, seq = self._slot.take()
             if done and seq == last_seq:
                 log.info("replay finished")
+                # Let the outputs receive what was rendered last: a short or fast replay can end
+                # before the pacer's next tick, and stopping then would drop its final frames.
+                if self._wait_shown is not None:
+                    self._wait_shown(FINAL_FRAMES_S)
                 break
             fresh = seq != last_seq
             last_seq = seq

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from ezvtb_node.doctor import node_ports, run_checks
-from ezvtb_node.doctor.ports import PortUse, check_port, port_holders
+from ezvtb_node.doctor.ports import PortUse, check_port
+from ezvtb_node.endpoints import port_holders
 from tests.doctor.conftest import by_name, quiet_config
 
 
