@@ -1,4 +1,5 @@
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -9,13 +10,14 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cacher_helpers import HERE, frame_for, pose_for
 
-from ezvtb_node.core.cacher import CacheError, FrameCacher
+from ezvtb_node.core.cacher import CacheError, FrameCacher, sqlite_store
 
 FRAME_BYTES = 512 * 512 * 4
 GB = 1024**3
@@ -68,17 +70,24 @@ def test_a_new_process_hits_on_its_first_lookup(tmp_path):
     assert result["stats"]["db_hits"] == 5 and result["stats"]["misses"] == 0
 
 
+@pytest.fixture
+def ticking_clock(monkeypatch):
+    """The store's wall clock (``last_used``) advances one second per reading: its eviction order
+    is then decided by the order of events alone, not by the clock's resolution or steps."""
+    readings = itertools.count(1_700_000_000)
+    clock = types.SimpleNamespace(time=lambda: float(next(readings)), strftime=time.strftime)
+    monkeypatch.setattr(sqlite_store, "time", clock)
+
+
 @pytest.mark.parametrize("ram_gb", [0.0, 0.1], ids=["hits-from-file", "hits-from-ram"])
-def test_database_is_capped_and_evicts_least_recently_used(tmp_path, ram_gb):
+def test_database_is_capped_and_evicts_least_recently_used(tmp_path, ram_gb, ticking_clock):
     db = tmp_path / "frames.db"
     with _db_cacher(db, ram_gb=ram_gb, db_frames=5) as cacher:
         for i in range(5):
             cacher.put(pose_for(i), frame_for(pose_for(i)))
         cacher.flush()
-        time.sleep(0.01)
         assert cacher.get(pose_for(0)) is not None  # pose 0 becomes the most recently used
         cacher.flush()
-        time.sleep(0.01)
         cacher.put(pose_for(5), frame_for(pose_for(5)))
         cacher.flush()
         stats = cacher.stats()

@@ -21,6 +21,8 @@ from ezvtb_node.core import get_core
 from ezvtb_node.pose import POSE_INDEX
 
 pytestmark = pytest.mark.slow
+# How long to wait for what must happen; only a failing test waits that long.
+PATIENCE_S = 120.0
 
 
 def free_port(kind: int) -> int:
@@ -41,15 +43,36 @@ def vmc_bundle(blink_left: float) -> bytes:
 
 
 def get_json(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
+    with urllib.request.urlopen(url, timeout=30) as response:
         return json.loads(response.read())
 
 
-def send_for(sock: socket.socket, port: int, seconds: float, blink_left: float) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
+def send_until(sock: socket.socket, port: int, blink_left: float, done, what: str) -> None:
+    """Send VMC frames at about 60 Hz until ``done()`` holds (checked every 0.25 s).
+
+    The node renders a few frames a second on a CPU, fewer on a loaded machine: the test waits for
+    what it needs to see, never for a fixed time. PATIENCE_S only bounds a failure.
+    """
+    deadline = time.monotonic() + PATIENCE_S
+    next_check = 0.0
+    while True:
         sock.sendto(vmc_bundle(blink_left), ("127.0.0.1", port))
         time.sleep(1 / 60)
+        if time.monotonic() >= next_check:
+            if done():
+                return
+            next_check = time.monotonic() + 0.25
+        assert time.monotonic() < deadline, f"{what} not seen within {PATIENCE_S:g} s"
+
+
+def newest_frame(frames_dir) -> np.ndarray | None:
+    """The newest PNG the files output has finished writing, as BGRA; None if none is readable yet."""
+    for path in sorted(frames_dir.glob("frame_*.png"), reverse=True)[:3]:
+        try:
+            return np.asarray(Image.open(path))[..., [2, 1, 0, 3]]
+        except (OSError, SyntaxError):  # being written right now: take the one before
+            continue
+    return None
 
 
 def wink_region_renders():
@@ -102,9 +125,31 @@ def test_vmc_wink_reaches_files_and_browser_and_sigterm_is_clean(tmp_path):
             assert time.monotonic() < deadline, "node did not start rendering"
             time.sleep(0.5)
 
-        send_for(sender, vmc_port, 4.0, blink_left=0.0)
+        def rendered() -> int:
+            return get_json(f"http://127.0.0.1:{control_port}/metrics")["render"]["frames"]
+
+        # Eyes open: until the node has rendered from our packets (a latency sample says it did) and
+        # a few frames more, so the newest file shows the tracked, open-eyed face.
+        first = rendered()
+        send_until(
+            sender, vmc_port, 0.0,
+            lambda: rendered() >= first + 3
+            and get_json(f"http://127.0.0.1:{control_port}/metrics")["latency_ms"]["samples"] > 0,
+            "rendering from VMC packets",
+        )  # fmt: skip
         open_count = len(list(frames_dir.glob("frame_*.png")))
-        send_for(sender, vmc_port, 5.0, blink_left=1.0)
+        # Left wink: until the newest finished file shows it. (Checked now, not after the stop: once
+        # the packets stop, the tracking is lost after 0.5 s and the face eases back to rest.)
+        seen: list[np.ndarray] = []
+
+        def wink_written() -> bool:
+            frame = newest_frame(frames_dir)
+            if frame is None or distance(frame, wink, region) >= distance(frame, open_eyes, region):
+                return False
+            seen.append(frame)
+            return True
+
+        send_until(sender, vmc_port, 1.0, wink_written, "the wink in the files output")
         metrics = get_json(
             f"http://127.0.0.1:{browser_port}/metrics"
         )  # the node's numbers, via the browser source
@@ -115,18 +160,20 @@ def test_vmc_wink_reaches_files_and_browser_and_sigterm_is_clean(tmp_path):
 
         stop_sent = time.monotonic()
         node.send_signal(signal.SIGTERM)
-        _, stderr = node.communicate(timeout=10)
+        _, stderr = node.communicate(timeout=PATIENCE_S)
         stop_seconds = time.monotonic() - stop_sent
     finally:
         sender.close()
         if node.poll() is None:
             node.kill()
     assert node.returncode == 0, stderr[-3000:]
-    assert stop_seconds < 3.0, f"SIGTERM took {stop_seconds:.1f} s"
+    # The node bounds its stop to about 2 s; the rest is slack for a loaded machine. A stop that
+    # waited on something unbounded would run into the communicate() timeout instead.
+    assert stop_seconds < 10.0, f"SIGTERM took {stop_seconds:.1f} s"
     assert "Traceback" not in stderr
 
     files = sorted(frames_dir.glob("frame_*.png"))
     before = np.asarray(Image.open(files[open_count - 1]))[..., [2, 1, 0, 3]]
-    after = np.asarray(Image.open(files[-1]))[..., [2, 1, 0, 3]]
+    after = seen[-1]
     assert distance(before, open_eyes, region) < distance(before, wink, region), "eyes open before the wink"
     assert distance(after, wink, region) < distance(after, open_eyes, region), "the left eye closed after it"

@@ -1,6 +1,7 @@
 """The node's wiring and lifecycle on tiny graphs (fast): replay in, null/files out."""
 
 import json
+import os
 import socket
 import threading
 import time
@@ -53,10 +54,14 @@ def config(tmp_path, **overrides) -> NodeConfig:
     return NodeConfig(**values)
 
 
-def run_in_thread(node: Node, timeout: float = 30.0) -> threading.Thread:
-    thread = threading.Thread(target=node.run, daemon=True)
-    thread.start()
-    return thread
+# How long to wait for what must happen; only a failing test waits that long.
+PATIENCE_S = 60.0
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_replay_runs_to_the_end_and_the_node_stops_itself(tmp_path, tiny_core_factory):
@@ -76,32 +81,76 @@ def test_max_frames_stops_rendering(tmp_path, tiny_core_factory):
     assert node.metrics.rendered == 5
 
 
+class GatedCore:
+    """A core whose ``inference`` waits at ``gate`` (and counts calls): lets a test hold the render
+    thread while inputs pile up, instead of hoping the renderer is slower than a replay."""
+
+    def __init__(self, core, gate: threading.Event) -> None:
+        self._core, self._gate = core, gate
+        self.calls = 0
+
+    def inference(self, pose):
+        assert self._gate.wait(PATIENCE_S), "the test never opened the gate"
+        self.calls += 1
+        return self._core.inference(pose)
+
+    def __getattr__(self, name):
+        return getattr(self._core, name)
+
+
+def wait_for(condition, what: str) -> None:
+    """Poll ``condition`` until it holds; PATIENCE_S only bounds a failure."""
+    deadline = time.monotonic() + PATIENCE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {PATIENCE_S:g} s"
+        time.sleep(0.01)
+
+
 def test_render_thread_takes_the_newest_frame_and_never_queues(tmp_path, tiny_core_factory):
-    # 2,000 frames replayed as fast as possible: far more than the renderer can take at 30 renders/s.
+    # The renderer is held in its first render while 2,000 frames are replayed as fast as possible.
+    gate = threading.Event()
+    cores = []
+
+    def gated_factory(**options):
+        cores.append(GatedCore(tiny_core_factory(**options), gate))
+        return cores[-1]
+
     trace = write_trace(tmp_path / "t.jsonl", 2000, jaw=lambda i: (i % 100) / 100)
-    node = Node(config(tmp_path, replay=str(trace), replay_speed=0, fps=60), core_factory=tiny_core_factory)
-    started = time.monotonic()
-    assert node.run() == 0
-    elapsed = time.monotonic() - started
-    # It ends when the input ends (plus a render), not after working through a backlog of 2,000.
-    assert node.metrics.rendered < 200
-    assert elapsed < 10
+    node = Node(config(tmp_path, replay=str(trace), replay_speed=0, fps=60), core_factory=gated_factory)
+    node.start()
+    try:
+        assert node.sources[0].wait_done(PATIENCE_S)  # all 2,000 published while the renderer waits
+        gate.set()
+        assert node.wait(PATIENCE_S), "the node did not stop at the end of the replay"
+    finally:
+        gate.set()
+        node.stop()
+    # Once released it renders the newest state and ends: no backlog of 2,000 (one held render,
+    # the newest frame, at most one idle refresh in between).
+    assert 2 <= cores[0].calls <= 3
+    assert node.metrics.tracking_state == "lost"  # the replay's end, published after its last frame
 
 
 def test_lost_tracking_is_reported_and_frames_keep_flowing(tmp_path, tiny_core_factory):
-    trace = write_trace(tmp_path / "t.jsonl", 10)
+    port = free_udp_port()
     node = Node(
-        config(tmp_path, replay=str(trace), replay_loop=False, lost_after=0.1), core_factory=tiny_core_factory
+        config(tmp_path, ifacialmocap=f"127.0.0.1:{port}", lost_after=0.1), core_factory=tiny_core_factory
     )
-    states = []
     node.start()
     try:
-        for _ in range(40):
-            states.append(node.metrics.tracking_state)
-            time.sleep(0.05)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
+
+            def live_after_a_packet() -> bool:
+                phone.sendto(b"jawOpen&50|", ("127.0.0.1", port))
+                return node.metrics.tracking_state == "live"
+
+            wait_for(live_after_a_packet, "a live frame rendered")
+        # The packets stop: after lost_after the source reports lost, and rendering goes on.
+        wait_for(lambda: node.metrics.tracking_state == "lost", "the lost state rendered")
+        rendered = node.metrics.rendered
+        wait_for(lambda: node.metrics.rendered >= rendered + 3, "frames after the loss")
     finally:
         node.stop()
-    assert "live" in states
 
 
 def test_a_failing_output_names_itself(tmp_path, tiny_core_factory):
@@ -138,24 +187,26 @@ def test_metrics_endpoint_and_calibration_call(tmp_path, tiny_core_factory):
     port = free_tcp_port()
     trace = write_trace(tmp_path / "t.jsonl", 300)
     node = Node(
-        config(tmp_path, replay=str(trace), control=f"127.0.0.1:{port}"), core_factory=tiny_core_factory
+        config(tmp_path, replay=str(trace), replay_loop=True, control=f"127.0.0.1:{port}"),
+        core_factory=tiny_core_factory,
     )
     node.start()
     try:
-        time.sleep(0.5)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            metrics = json.loads(response.read())
-        assert metrics["tracking"]["state"] == "live"
-        assert metrics["tracking"]["input_fps"] > 10
-        assert set(metrics) >= {"render", "latency_ms", "output", "cache", "core", "inputs"}
+
+        def metrics() -> dict:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=PATIENCE_S) as response:
+                return json.loads(response.read())
+
+        # The replay plays at 60 frames/s; the rate is averaged over 2 s, so it climbs for a while.
+        wait_for(lambda: metrics()["tracking"]["input_fps"] > 10, "an input rate over 10/s")
+        snapshot = metrics()
+        assert snapshot["tracking"]["state"] == "live"
+        assert set(snapshot) >= {"render", "latency_ms", "output", "cache", "core", "inputs"}
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/calibrate", method="POST")
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=PATIENCE_S) as response:
             assert json.loads(response.read())["ok"] is True
         mapper = node.mappers.get("ifacialmocap")
-        deadline = time.monotonic() + 20  # bounds a failure only: calibration lands on the next frame
-        while mapper._captured_neutral.get("jawOpen") != 0.5 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert mapper._captured_neutral.get("jawOpen") == 0.5
+        wait_for(lambda: mapper._captured_neutral.get("jawOpen") == 0.5, "calibration on the next frame")
     finally:
         node.stop()
 
@@ -170,11 +221,10 @@ def test_character_image_is_reloaded_when_the_file_changes(tmp_path, tiny_core_f
     try:
         first = node.core.image_digest
         rgba[100:400, 100:400] = (40, 200, 40, 255)
-        time.sleep(0.05)
         Image.fromarray(rgba, "RGBA").save(image_path)
-        deadline = time.monotonic() + 5
-        while node.core.image_digest == first and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert node.core.image_digest != first
+        # A modification time surely different from the first file's, even on a coarse file system.
+        stamp = image_path.stat().st_mtime_ns + 2_000_000_000
+        os.utime(image_path, ns=(stamp, stamp))
+        wait_for(lambda: node.core.image_digest != first, "the new image loaded")  # checked every 1 s
     finally:
         node.stop()

@@ -136,7 +136,7 @@ class HeadlessChromium:
             raise RuntimeError(f"page script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait_for(self, session: str, expression: str, timeout: float = 15.0) -> Any:
+    def wait_for(self, session: str, expression: str, timeout: float = 60.0) -> Any:
         """Poll ``expression`` until it is truthy; return its value."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -51,7 +51,7 @@ def show(chromium, sink, frame, session=None):
 def get(url, headers=None):
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=5) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
@@ -147,10 +147,15 @@ def test_a_stalled_viewer_gets_only_the_frames_in_flight_and_holds_no_one_up(chr
     async def stalled_viewer() -> int:
         async with aiohttp.ClientSession() as client, client.ws_connect(sink.url + "ws") as ws:
             await asyncio.to_thread(drive_page)  # this client reads nothing and never acknowledges
+            # What the server sent it: the frames in flight, then nothing more (it never acked).
             received = 0
+            for _ in range(FRAMES_IN_FLIGHT):
+                message = await ws.receive(timeout=60)
+                assert message.type == aiohttp.WSMsgType.BINARY, message
+                received += 1
             with contextlib.suppress(asyncio.TimeoutError):
-                while (await ws.receive(timeout=0.5)).type == aiohttp.WSMsgType.BINARY:
-                    received += 1
+                extra = await ws.receive(timeout=0.5)
+                received += extra.type == aiohttp.WSMsgType.BINARY
             return received
 
     assert asyncio.run(stalled_viewer()) == FRAMES_IN_FLIGHT
