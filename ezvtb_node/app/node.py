@@ -30,6 +30,9 @@ from ezvtb_node.outputs.base import FrameSink
 log = logging.getLogger(__name__)
 
 _STOP_BUDGET_S = 2.0
+# How long stop() waits beyond its budget for a frame that is being rendered (a CPU frame takes
+# 0.25 s here, tens of seconds on a very busy machine; the render loop ends right after it).
+_RENDER_FINISH_S = 60.0
 
 __all__ = ["Node", "NodeError"]
 
@@ -122,20 +125,28 @@ class Node:
         self._slot.changed.set()
 
     def stop(self) -> None:
-        """Stop everything in data-flow order; each step is bounded so the whole takes about 2 s."""
+        """Stop everything in data-flow order; each step is bounded so the whole takes about 2 s,
+        plus the rest of a frame that is being rendered (never torn down under a running inference)."""
         self.request_stop()
         budget_end = time.monotonic() + _STOP_BUDGET_S
         for source in self.sources:
             _quietly(f"stopping {source.__class__.__name__}", source.stop, 0.5)
-        if self._render is not None:
-            self._render.join(max(0.1, budget_end - time.monotonic() - 0.5))
+        render_done = True
+        if self._render is not None and not self._render.join(max(0.1, budget_end - time.monotonic() - 0.5)):
+            # A frame is still being rendered (a slow CPU, a loaded machine): it ends by itself, and
+            # the thread with it. Closing the core or leaving the process under a running inference
+            # crashed the process ("terminate called", SIGABRT), so wait for it.
+            log.info("stopping: waiting for the frame being rendered")
+            render_done = self._render.join(_RENDER_FINISH_S)
         if self.pacer is not None:
             _quietly("stopping the pacer", self.pacer.stop, 0.5)
         for sink in self.sinks:
             _quietly(f"closing output {sink.kind}", sink.close, max(0.2, budget_end - time.monotonic()))
         if self._control is not None:
             _quietly("stopping the control endpoint", self._control.stop)
-        if self.core is not None and hasattr(self.core, "close"):
+        if not render_done:
+            log.warning("stopping: a frame still renders after %g s; the core is left open", _RENDER_FINISH_S)
+        elif self.core is not None and hasattr(self.core, "close"):
             _quietly("flushing the frame cache", self.core.close)
         if self._status is not None:
             self._status.finish()

@@ -159,9 +159,11 @@ class RenderLoop:
     def start(self) -> None:
         self._thread.start()
 
-    def join(self, timeout: float) -> None:
+    def join(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for the thread to end; True when it has (or never started)."""
         if self._thread.is_alive():
             self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def request_calibration(self) -> None:
         """Take the next tracked face as neutral (any thread)."""
