@@ -41,7 +41,15 @@ def run_cli_until(args: list[str], port: int, datagrams: list[bytes], enough: Ca
         *args,
         *([] if stop_by_signal else ["--duration", "10"]),
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell that starts the tests in the background ignores SIGINT, and children inherit
+        # that: the command would never see our Ctrl+C. Give it the default handling back.
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_DFL)) if stop_by_signal else None,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
     reader.start()
