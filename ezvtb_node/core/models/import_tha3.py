@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ezvtb_node.core.models.layout import EXPORT_FORMAT, PRECISIONS, STAGE_FILES, STAGE_IO
 from ezvtb_node.core.models.lowering import lower_affine_grid
+from ezvtb_node.core.models.merge_convs import merge_sibling_convs
 from ezvtb_node.core.models.store import (
     EngineError,
     engine_set_dir,
@@ -87,6 +88,7 @@ SPEC: dict[str, tuple[dict, dict]] = {
 }
 # Outputs allowed beside the specified ones (not used by the core).
 _OPTIONAL_OUTPUTS = {"editor": {"result"}}
+
 
 class Tha3ImportError(ValueError):
     """A folder is not a valid ezvtuber-rt THA3 set; the message lists every problem found."""
@@ -297,7 +299,9 @@ def _write_engine_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) 
         "body": _body_stage(models["rotator"], models["editor"]),
     }
     for model in stages.values():
-        lower_affine_grid(model)  # as our own export does (no-op where the graphs have none)
+        # As our own export does (each a no-op where the graphs have nothing to rewrite).
+        lower_affine_grid(model)
+        merge_sibling_convs(model)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".import-{tha3_set.precision}-", dir=target.parent))
     try:

@@ -11,7 +11,9 @@ STAGES = ("image", "eyebrow", "face", "body")
 STAGE_FILES = {stage: f"{stage}.onnx" for stage in STAGES}
 MANIFEST = "manifest.json"
 # Bump when the exported graphs change shape or meaning: older sets are then rebuilt.
-EXPORT_FORMAT = 2  # 2: AffineGrid stored as MatMul (runs on TensorRT and in fp16 on CPUs)
+# 2: AffineGrid stored as MatMul (runs on TensorRT and in fp16 on CPUs).
+# 3: each network's sibling output convolutions merged into one (merge_convs; bit-identical).
+EXPORT_FORMAT = 3
 
 # What each THA3 stage graph takes and gives, in order. Sets imported from ezvtuber-rt cut the
 # network differently and record their own stage I/O in their manifest.

@@ -124,9 +124,18 @@ def _staleness(existing: EngineSet, variant: str, weights_root: Path | None) -> 
 
 
 def build_engine_set(
-    variant: str, precision: str, weights_root: Path | None, target: Path, progress: bool = True
+    variant: str,
+    precision: str,
+    weights_root: Path | None,
+    target: Path,
+    progress: bool = True,
+    merge_convs: bool = True,
 ) -> EngineSet:
-    """Export the four stages from THA3 weights into ``target`` (atomically replaced)."""
+    """Export the four stages from THA3 weights into ``target`` (atomically replaced).
+
+    ``merge_convs=False`` keeps each network's output convolutions apart (as engine format 2 did):
+    for comparisons only (benchmarks/core_cpu.py); the manifest records it.
+    """
     from ezvtb_node.core.models import export
 
     check_variant(variant, precision)
@@ -145,7 +154,7 @@ def build_engine_set(
         bar.update()
         for stage in STAGES:
             bar.set_postfix_str(f"export {stage}")
-            export.export_stage(modules[stage], stage, staging / STAGE_FILES[stage])
+            export.export_stage(modules[stage], stage, staging / STAGE_FILES[stage], merge_convs)
             bar.update()
         if precision == "fp16":
             for stage in STAGES:
@@ -158,11 +167,11 @@ def build_engine_set(
             "variant": variant,
             "precision": precision,
             "opset": export.OPSET,
+            "merged_convs": merge_convs,
             "weights": {"folder": str(folder), "half": weights_half, "sha256": weights_digest(folder)},
             "files": {stage: sha256_file(staging / name) for stage, name in STAGE_FILES.items()},
             "io": {
-                stage: {"inputs": list(ins), "outputs": list(outs)}
-                for stage, (ins, outs) in STAGE_IO.items()
+                stage: {"inputs": list(ins), "outputs": list(outs)} for stage, (ins, outs) in STAGE_IO.items()
             },
             "versions": _versions(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -181,5 +190,3 @@ def _versions() -> dict[str, str]:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package] = metadata.version(package)
     return versions
-
-
