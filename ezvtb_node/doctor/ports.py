@@ -80,7 +80,16 @@ def port_holders(protocol: str, port: int) -> str:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         with contextlib.suppress(OSError):
             fds = os.listdir(f"/proc/{pid}/fd")
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in targets for fd in fds):
+            if any(_fd_target(pid, fd) in targets for fd in fds):
                 command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
                 holders.append(f"PID {pid} ({command if len(command) <= 100 else command[:99] + '…'})")
     return ", ".join(holders)
+
+
+def _fd_target(pid: str, fd: str) -> str:
+    """What ``/proc/PID/fd/FD`` points to; '' for a descriptor closed since the listing (such as
+    the one ``os.listdir`` itself used), which must not hide the process's other descriptors."""
+    try:
+        return os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        return ""
