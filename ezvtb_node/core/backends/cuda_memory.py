@@ -190,11 +190,14 @@ def describe_cuda_bindings() -> list[tuple[str, str | None, str | None]]:
     return found
 
 
-def _distribution_version(distribution: str, fallback: object) -> str:
+def _version(module_version: object, distribution: str) -> str:
+    """The imported module's own version (what runs), else the installed distribution's."""
+    if module_version:
+        return str(module_version)
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
-        return str(fallback or "version unknown")
+        return "version unknown"
 
 
 # -- cuda-bindings -----------------------------------------------------------------------------------
@@ -232,9 +235,7 @@ class _CudaBindings:
         import cuda.bindings
         from cuda.bindings import runtime
 
-        return cls(
-            runtime, _distribution_version("cuda-bindings", getattr(cuda.bindings, "__version__", None))
-        )
+        return cls(runtime, _version(getattr(cuda.bindings, "__version__", None), "cuda-bindings"))
 
     def _call(self, call: str, function: str, *args: Any) -> Any:
         try:
@@ -370,7 +371,7 @@ class _Pycuda:
         import pycuda
         import pycuda.driver as driver
 
-        return cls(driver, _distribution_version("pycuda", getattr(pycuda, "VERSION_TEXT", None)))
+        return cls(driver, _version(getattr(pycuda, "VERSION_TEXT", None), "pycuda"))
 
     def device_count(self) -> int:
         try:
