@@ -221,8 +221,9 @@ class VoiceSource(FrameSource):
                 if item is None and time.monotonic() - last_block_at > self.stall_after:
                     raise DeviceLost(f"no audio from {self.audio.describe()} for {self.stall_after:g} s")
             except StopIteration:
-                self._publish_lost(time.monotonic())
-                self._done.set()
+                if not self._stopping.is_set():  # the end of the file, not a stop() mid-way
+                    self._publish_lost(time.monotonic())
+                    self._done.set()
                 return
             except DeviceLost as exc:
                 self._recover(str(exc))
