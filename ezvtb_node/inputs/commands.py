@@ -22,7 +22,9 @@ from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
 from ezvtb_node.inputs.vmc import VmcReceiver
 
 # Counters that are not drops, left out of the "drops" column.
-_NOT_DROPS = frozenset({"frames", "lost", "datagrams", "messages", "packets", "records", "unknown_address"})
+_NOT_DROPS = frozenset(
+    {"frames", "lost", "datagrams", "messages", "packets", "records", "unknown_address", "blocks"}
+)
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
