@@ -443,12 +443,13 @@ class MicInput:
         """Open and start the stream; :class:`AudioDeviceError` when PortAudio refuses."""
         factory = self._factory or import_sounddevice().InputStream
         errors = _portaudio_errors()
-        self._finished.clear()
         self._drain()
         stream = None
         last_error: BaseException | None = None
         # Mono first; some devices only open with their own channel count (mixed down in the callback).
         for channels in dict.fromkeys((1, min(2, self.device.max_input_channels))):
+            # One event per stream: a failed attempt that finishes as it closes must not mark the next.
+            finished = threading.Event()
             try:
                 stream = factory(
                     device=self.device.index,
@@ -458,7 +459,7 @@ class MicInput:
                     dtype="float32",
                     latency="low",
                     callback=self._callback,
-                    finished_callback=self._finished.set,
+                    finished_callback=finished.set,
                 )
                 stream.start()
                 break
@@ -469,6 +470,7 @@ class MicInput:
         if stream is None:
             raise AudioDeviceError(f"cannot open audio input {self.device.describe()}: {last_error}")
         self._stream = stream
+        self._finished = finished
 
     def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
         # PortAudio's thread: copy and hand over, nothing else.

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from ezvtb_node.channels import VOICE_CHANNELS
-from ezvtb_node.inputs.audio import InputDevice, MicInput, write_wav
+from ezvtb_node.inputs.audio import AudioDeviceError, InputDevice, MicInput, write_wav
 from ezvtb_node.inputs.replay import TraceReplay
 from ezvtb_node.inputs.voice import VoiceSource, open_voice_source
 from ezvtb_node.inputs.voice_commands import calibrate_mic
@@ -401,3 +401,38 @@ def test_an_unknown_error_from_the_driver_does_not_end_the_source():
         events.wait_for(lambda f: f.lost, start)
         events.wait_for(lambda f: not f.lost, start)
     assert source.error is None and source.stats()["device_lost"] == 1
+
+
+def test_a_device_that_refuses_mono_is_opened_in_stereo_and_mixed_down():
+    device = FakeDevice()
+    events = Events()
+    opened_with = []
+
+    def factory(**kwargs):
+        opened_with.append(kwargs["channels"])
+        if kwargs["channels"] == 1:
+            raise portaudio_error()(
+                "Error opening InputStream: Invalid number of channels [PaErrorCode -9998]"
+            )
+        return FakeStream(device, **kwargs)
+
+    mic = MicInput(InputDevice(3, "stereo only", "test", device.rate, 2), stream_factory=factory)
+    source = VoiceSource(mic, on_frame=events)
+    with source:
+        events.wait_for(lambda f: not f.lost and f.channels["voice.level"] > 0.5)
+    assert opened_with == [1, 2] and source.stats()["device_lost"] == 0
+
+
+def test_a_device_that_cannot_be_opened_is_a_clear_error_from_start():
+    device = FakeDevice()
+    device.present.clear()
+    mic = MicInput(
+        InputDevice(3, "USB microphone", "test", device.rate, 1),
+        stream_factory=lambda **kw: FakeStream(device, **kw),
+    )
+    source = VoiceSource(mic)
+    with pytest.raises(
+        AudioDeviceError, match=r"cannot open audio input \[3\] USB microphone .*Device unavailable"
+    ):
+        source.start()
+    assert not source.running
