@@ -192,7 +192,7 @@ class RenderLoop:
             done = self._inputs_done()
             frame, seq = self._slot.take()
             if done and seq == last_seq:
-                log.info("replay finished")
+                log.info("every input played to its end")
                 break
             fresh = seq != last_seq
             last_seq = seq
