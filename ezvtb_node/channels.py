@@ -1,7 +1,8 @@
 """Tracking channel names: the vocabulary shared by inputs, traces and mapping files.
 
 See docs/contracts.md §3: ARKit blendshapes in camelCase, VRM presets as ``vrm.<Name>``
-(VRM0 spelling), head rotation in degrees and position, eye angles in degrees.
+(VRM0 spelling), head rotation in degrees and position, eye angles in degrees, and the voice
+channels ``voice.level`` and ``voice.a|i|u|e|o``.
 """
 
 from __future__ import annotations
@@ -34,4 +35,10 @@ VRM_CHANNELS: tuple[str, ...] = tuple(f"vrm.{name}" for name in VRM0_PRESETS)
 HEAD_CHANNELS: tuple[str, ...] = ("head.yaw", "head.pitch", "head.roll", "head.x", "head.y", "head.z")
 EYE_CHANNELS: tuple[str, ...] = ("eye.left.yaw", "eye.left.pitch", "eye.right.yaw", "eye.right.pitch")
 
-KNOWN_CHANNELS: frozenset[str] = frozenset(ARKIT_BLENDSHAPES + VRM_CHANNELS + HEAD_CHANNELS + EYE_CHANNELS)
+# Voice lip sync (source "voice"): loudness 0..1 and the weights of the five Japanese vowels (VRM's
+# A I U E O presets), 0..1; see ezvtb_node/inputs/voice.py.
+VOICE_CHANNELS: tuple[str, ...] = ("voice.level", "voice.a", "voice.i", "voice.u", "voice.e", "voice.o")
+
+KNOWN_CHANNELS: frozenset[str] = frozenset(
+    ARKIT_BLENDSHAPES + VRM_CHANNELS + HEAD_CHANNELS + EYE_CHANNELS + VOICE_CHANNELS
+)

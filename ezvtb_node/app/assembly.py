@@ -104,7 +104,8 @@ def character_path(config: Any) -> Path:
 
 def mapping_names(config: Any) -> list[str]:
     """Every mapping the node may use with ``config`` (all are checked before it starts)."""
-    return [config.mapping_ifacialmocap, *vmc_candidates(config.mapping_vmc)]
+    names = [config.mapping_ifacialmocap, *vmc_candidates(config.mapping_vmc)]
+    return [*names, config.mapping_voice] if config.audio else names
 
 
 def make_sinks(config: Any) -> list[FrameSink]:
@@ -118,18 +119,39 @@ def frame_side(config: Any) -> int:
 
 
 def make_sources(config: Any, on_frame: FrameCallback) -> list[FrameSource]:
-    """The tracking sources, not started: a replay, or the receivers that are switched on."""
+    """The tracking sources, not started: a replay or the receivers that are switched on, and the
+    voice input beside either."""
     common = {"lost_after": config.lost_after, "on_frame": on_frame}
+    voice = make_voice_source(config, on_frame)
+    sources: list[FrameSource] = [voice] if voice is not None else []
     if config.replay:
         speed = float("inf") if config.replay_speed == 0 else config.replay_speed
-        return [open_replay(config.replay, speed=speed, loop=config.replay_loop, **common)]
-    sources: list[FrameSource] = []
+        return [*sources, open_replay(config.replay, speed=speed, loop=config.replay_loop, **common)]
     if (vmc := vmc_endpoint(config)) is not None:
         sources.append(VmcReceiver(host=vmc[0], port=vmc[1], **common))
     if (ifm := ifacialmocap_endpoint(config)) is not None:
         phone = config.ifacialmocap_phone or None
         sources.append(IFacialMocapReceiver(host=ifm[0], port=ifm[1], phone=phone, **common))
     return sources
+
+
+def make_voice_source(config: Any, on_frame: FrameCallback | None = None) -> FrameSource | None:
+    """The voice input the ``audio`` setting asks for, validated (file, device, profile), not started.
+
+    A WAV file plays in real time, as a microphone would, and the node stops at its end when no
+    other input is live (an offline render of a voice take)."""
+    if not config.audio:
+        return None
+    # Imported only when asked for: PortAudio is loaded by the voice input alone.
+    from ezvtb_node.inputs.voice import open_voice_source
+
+    return open_voice_source(
+        config.audio,
+        config.voice_profile or None,
+        realtime=True,
+        lost_after=config.lost_after,
+        on_frame=on_frame,
+    )
 
 
 # -- fail fast ------------------------------------------------------------------------------------
@@ -152,6 +174,10 @@ def preflight(config: Any) -> None:
             raise NodeError(f"mapping {name}: {exc}") from None
     if config.replay and not Path(config.replay).is_file():
         raise NodeError(f"replay: file not found: {config.replay}")
+    try:
+        make_voice_source(config)
+    except (OSError, ValueError, RuntimeError) as exc:  # bad file or profile, no such device
+        raise NodeError(f"voice input {config.audio}: {exc}") from None
     for spec in config.output:
         try:
             make_sink(spec, fps=config.fps)  # built, not opened: a bad spec or a missing library

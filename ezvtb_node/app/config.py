@@ -74,11 +74,18 @@ _BEFORE_CORE: list[tuple[str, type, Any]] = [
     )),
     ("replay_loop", bool, _key("input", "start the replay again when it ends", False)),
     ("lost_after", float, _key("input", "seconds without packets before tracking counts as lost", 0.5)),
+    ("audio", str, _key(
+        "input", "voice lip sync: a WAV file, 'mic' (default input device), a device name or index", ""
+    )),
+    ("voice_profile", str, _key(
+        "input", "voice profile from `ezvtb-node voice calibrate` ('' = the built-in one)", ""
+    )),
     # [mapping]
     ("mapping_vmc", str, _key("mapping", "mapping for VMC: a file, a bundled name, or 'auto'", "auto")),
     ("mapping_ifacialmocap", str, _key(
         "mapping", "mapping for iFacialMocap (and replays of it)", "ifacialmocap"
     )),
+    ("mapping_voice", str, _key("mapping", "mapping when the voice drives alone (no face tracked)", "voice")),
     ("filters", bool, _key("mapping", "apply the mapping file's smoothing filters", True)),
     ("calibrate", bool, _key("mapping", "take the first tracked face as the neutral pose", False)),
     # [character]
@@ -137,6 +144,8 @@ class _NodeConfigMethods:
             raise ValueError(f"max_frames must be >= 0, got {self.max_frames}")
         if not self.output:
             raise ValueError("at least one output is needed (use 'null' to discard frames)")
+        if self.voice_profile and not self.audio:
+            raise ValueError("voice_profile applies to a voice input: set audio (--audio FILE.wav|mic)")
         self.core_options()  # CoreOptions checks its own fields
 
     def core_options(self) -> CoreOptions:

@@ -172,8 +172,8 @@ class Node:
         if not frame.lost:
             self.metrics.input_arrived(frame.received_at)
 
-    def _inputs_done(self) -> bool:  # render thread: a replay that played to its end
-        return any(hasattr(s, "wait_done") and s.wait_done(0) for s in self.sources)
+    def _inputs_done(self) -> bool:  # render thread: every input is a file that played to its end
+        return bool(self.sources) and all(hasattr(s, "wait_done") and s.wait_done(0) for s in self.sources)
 
     def _submit(self, frames: list[np.ndarray], marker: float | None) -> None:  # render thread
         self.pacer.submit(frames, marker=marker)

@@ -60,21 +60,35 @@ class TrackingSlot:
 
 
 def merge_frames(frames: Mapping[str, tuple[int, TrackingFrame]]) -> TrackingFrame | None:
-    """The newest face frame with the live overlay channels added (overlay values win for the
-    channels they carry); an overlay frame alone when no face source has sent anything."""
+    """What the render thread draws, from the newest frame of each source:
+
+    * the newest face frame, with the channels of every live overlay added (overlay values win
+      for the channels they carry) while the face is tracked;
+    * the live overlays alone (merged) when no face is tracked: the voice drives on its own;
+    * else the newest frame there is (lost), or None before anything arrived.
+    """
     faces = [entry for source, entry in frames.items() if source not in OVERLAY_SOURCES]
-    overlays = [frame for source, (_, frame) in frames.items() if source in OVERLAY_SOURCES]
-    if not faces:
-        return max(overlays, key=lambda f: f.received_at, default=None)
-    _, face = max(faces, key=lambda entry: entry[0])
-    live = [frame for frame in overlays if not frame.lost]
-    if not live:
-        return face
-    channels = dict(face.channels)
-    for frame in live:
+    overlays = sorted((entry for source, entry in frames.items() if source in OVERLAY_SOURCES), key=_seq)
+    live = [frame for _, frame in overlays if not frame.lost]
+    face = max(faces, key=_seq)[1] if faces else None
+    if face is not None and not face.lost:
+        base, extra = face, live
+    elif live:
+        base, extra = live[0], live[1:]
+    else:
+        newest = max([*faces, *overlays], key=_seq, default=None)
+        return newest[1] if newest is not None else None
+    if not extra:
+        return base
+    channels = dict(base.channels)
+    for frame in extra:
         channels.update(frame.channels)
-    newest = max([face.received_at, *(f.received_at for f in live)])
-    return replace(face, channels=channels, received_at=newest)
+    newest_arrival = max(frame.received_at for frame in (base, *extra))
+    return replace(base, channels=channels, received_at=newest_arrival)
+
+
+def _seq(entry: tuple[int, TrackingFrame]) -> int:
+    return entry[0]
 
 
 class Mappers:
@@ -94,7 +108,9 @@ class Mappers:
     def for_frame(self, frame: TrackingFrame | None) -> Mapper:
         c = self._config
         source, channels = (None, ()) if frame is None else (frame.source, frame.channels)
-        return self.get(choose_mapping(source, channels, c.mapping_vmc, c.mapping_ifacialmocap))
+        return self.get(
+            choose_mapping(source, channels, c.mapping_vmc, c.mapping_ifacialmocap, c.mapping_voice)
+        )
 
 
 class CharacterImage:
@@ -141,7 +157,7 @@ class RenderLoop:
         wait_shown: Callable[[float], bool] | None = None,
     ) -> None:
         """``wait_shown(timeout)``: wait until what was submitted last has reached the outputs
-        (``Pacer.wait_shown``); called when a replay has played to its end, before stopping."""
+        (``Pacer.wait_shown``); called when every input has played to its end, before stopping."""
         self._config = config
         self._core = core
         self._slot = slot
@@ -185,7 +201,7 @@ class RenderLoop:
             done = self._inputs_done()
             frame, seq = self._slot.take()
             if done and seq == last_seq:
-                log.info("replay finished")
+                log.info("every input played to its end")
                 # Let the outputs receive what was rendered last: a short or fast replay can end
                 # before the pacer's next tick, and stopping then would drop its final frames.
                 if self._wait_shown is not None:

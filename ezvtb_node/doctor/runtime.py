@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import os
 import sys
 from dataclasses import dataclass
 from importlib import metadata
@@ -143,22 +144,49 @@ def check_cuda() -> Check:
 
 
 def check_tensorrt() -> Check:
-    found, missing = [], []
-    for module in ("tensorrt", "pycuda"):
-        try:
-            imported = importlib.import_module(module)
-        except Exception as exc:
-            missing.append(f"{module} ({type(exc).__name__})")
-        else:
-            found.append(f"{module} {getattr(imported, '__version__', '')}".strip())
-    if missing:
+    """TensorRT and the CUDA binding the TensorRT backend would use (imports only, no CUDA call)."""
+    from ezvtb_node.core.backends import cuda_memory
+
+    install = "with an NVIDIA GPU: pip install 'ezvtb-node[tensorrt]'; on a CPU machine nothing to do"
+    forced = os.environ.get(cuda_memory.ENV_VAR, "").strip().lower()
+    if forced and forced not in ("auto", *cuda_memory.BINDINGS):
         return Check(
             "TensorRT",
             "warn",
-            f"not importable: {', '.join(missing)}" + (f"; found {', '.join(found)}" if found else ""),
-            "with an NVIDIA GPU: pip install 'ezvtb-node[tensorrt]'; on a CPU machine nothing to do",
+            f"{cuda_memory.ENV_VAR}={forced!r} is not a CUDA binding (expected auto, "
+            f"{', '.join(cuda_memory.BINDINGS)}): the TensorRT backend will not start",
+            f"unset {cuda_memory.ENV_VAR} or set it to one of those",
         )
-    return Check("TensorRT", "ok", ", ".join(found))
+    missing = ""
+    try:
+        import tensorrt
+    except Exception as exc:  # a broken install raises anything from ImportError to OSError
+        tensorrt, missing = None, f"tensorrt ({type(exc).__name__})"
+    bindings = cuda_memory.describe_cuda_bindings()
+    usable = [(name, version) for name, version, problem in bindings if problem is None]
+    if forced and forced != "auto":
+        usable = [(name, version) for name, version in usable if name == forced]
+    if tensorrt is None:
+        found = f"; CUDA binding {usable[0][0]} {usable[0][1]}" if usable else ""
+        return Check("TensorRT", "warn", f"not importable: {missing}{found}", install)
+    trt = f"tensorrt {getattr(tensorrt, '__version__', '')}".strip()
+    if not usable:
+        why = "; ".join(f"{name}: {problem}" for name, _, problem in bindings if problem)
+        if forced and forced != "auto":
+            why = f"{cuda_memory.ENV_VAR}={forced} but it is not importable ({why})"
+        return Check(
+            "TensorRT",
+            "warn",
+            f"{trt}, but no CUDA binding for Python ({why})",
+            f"{cuda_memory.INSTALL_HINT}; pycuda also works where it is already installed",
+        )
+    name, version = usable[0]
+    detail = f"{trt}, CUDA binding: {name} {version}"
+    if forced and forced != "auto":
+        detail += f" (chosen by {cuda_memory.ENV_VAR})"
+    elif name != cuda_memory.BINDINGS[0]:
+        detail += f" ({cuda_memory.BINDINGS[0]} is not installed; pycuda works, cuda-bindings is preferred)"
+    return Check("TensorRT", "ok", detail)
 
 
 def check_directml() -> Check:

@@ -22,7 +22,9 @@ from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
 from ezvtb_node.inputs.vmc import VmcReceiver
 
 # Counters that are not drops, left out of the "drops" column.
-_NOT_DROPS = frozenset({"frames", "lost", "datagrams", "messages", "packets", "records", "unknown_address"})
+_NOT_DROPS = frozenset(
+    {"frames", "lost", "datagrams", "messages", "packets", "records", "unknown_address", "blocks"}
+)
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +49,20 @@ def _add_source_options(parser: argparse.ArgumentParser) -> None:
         "--lost-after", type=float, default=DEFAULT_LOST_AFTER_S, metavar="S", help="seconds until 'lost'"
     )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl+C)")
+    parser.add_argument(
+        "--audio",
+        metavar="FILE.wav|mic|DEVICE",
+        help="voice lip sync from a WAV file, the default microphone ('mic') or an input device "
+        "(name or index; see `ezvtb-node voice devices`)",
+    )
+    parser.add_argument(
+        "--voice-profile", metavar="PROFILE.json", help="voice profile from `ezvtb-node voice calibrate`"
+    )
+    parser.add_argument(
+        "--realtime",
+        action="store_true",
+        help="play a WAV file at its real pace (default: as fast as it decodes, unless trackers run too)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -81,7 +97,7 @@ def build_sources(args: argparse.Namespace, **hooks) -> list[FrameSource]:
     """The receivers the source options ask for (VMC and iFacialMocap by default)."""
     sources: list[FrameSource] = []
     options = {"lost_after": args.lost_after, **hooks}
-    chosen = args.vmc or args.ifm or args.ifm_phone or args.facemotion3d
+    chosen = args.vmc or args.ifm or args.ifm_phone or args.facemotion3d or args.audio
     if args.vmc or not chosen:
         vmc = parse_endpoint(args.vmc or "on", "127.0.0.1", VMC_PORT, "--vmc")
         if vmc is not None:
@@ -94,7 +110,26 @@ def build_sources(args: argparse.Namespace, **hooks) -> list[FrameSource]:
     if args.facemotion3d:
         fm3d = parse_endpoint(args.facemotion3d, "127.0.0.1", FACEMOTION3D_PORT, "--facemotion3d", False)
         sources.append(IFacialMocapReceiver(*fm3d, facemotion3d=True, allow_from=args.allow, **options))
+    if args.audio:
+        # Imported only when asked for: the voice input's set-up costs nothing otherwise.
+        from ezvtb_node.inputs.voice import open_voice_source
+
+        # Beside live trackers a WAV file plays at its real pace; alone, as fast as it decodes.
+        realtime = args.realtime or bool(sources)
+        sources.append(open_voice_source(args.audio, args.voice_profile, realtime=realtime, **options))
+    elif args.voice_profile:
+        raise ValueError("--voice-profile applies to a voice input: add --audio FILE.wav|mic|DEVICE")
     return sources
+
+
+def _audio_file_alone(args: argparse.Namespace) -> bool:
+    """A WAV file without live trackers: read faster than real time, so its frames' own ``t`` (the
+    position in the audio) is the clock to print and record."""
+    if not args.audio or args.vmc or args.ifm or args.ifm_phone or args.facemotion3d:
+        return False
+    from ezvtb_node.inputs.voice import is_audio_file
+
+    return is_audio_file(args.audio)
 
 
 def _run_until_done(sources: list[FrameSource], duration: float | None, tick: Callable[[], None]) -> None:
@@ -117,12 +152,14 @@ def listen_command(args: argparse.Namespace) -> int:
     out = sys.stdout
     lock = threading.Lock()
     started = time.monotonic()
+    file_clock = not args.replay and _audio_file_alone(args)
     if args.json:
 
         def print_frame(frame: TrackingFrame) -> None:
             if not frame.lost:
+                t = frame.t if file_clock else frame.received_at - started
                 with lock:
-                    out.write(trace_line(frame, frame.received_at - started) + "\n")
+                    out.write(trace_line(frame, t) + "\n")
                     out.flush()
 
         hooks = {"on_frame": print_frame}
@@ -148,7 +185,7 @@ def record_command(args: argparse.Namespace) -> int:
             writer = DatagramCaptureWriter(file)
             sources = build_sources(args, tap=writer.write)
         else:
-            writer = TraceWriter(file)
+            writer = TraceWriter(file, frame_clock=_audio_file_alone(args))
             sources = build_sources(args, on_frame=writer.write)
         for source in sources:
             print(f"recording {source.name} on {source.address} to {args.file}", file=sys.stderr)

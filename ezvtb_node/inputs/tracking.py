@@ -100,12 +100,15 @@ def read_trace(path: str | Path) -> Iterator[TrackingFrame]:
 class TraceWriter:
     """Writes frames as trace lines, ``t`` counted from the first written frame's arrival.
 
+    With ``frame_clock=True``, ``t`` counts from the first frame's own ``t`` instead (a source read
+    faster than real time, such as a WAV file, whose frames carry their position in the audio).
     Thread-safe, so several receivers may share one writer. Lost frames are not written: a replay
     recreates the lost state from the gap in time.
     """
 
-    def __init__(self, file: IO[str]) -> None:
+    def __init__(self, file: IO[str], frame_clock: bool = False) -> None:
         self._file = file
+        self._frame_clock = frame_clock
         self._lock = threading.Lock()
         self._t0: float | None = None
         self.lines_written = 0
@@ -114,8 +117,9 @@ class TraceWriter:
         if frame.lost:
             return
         with self._lock:
+            at = frame.t if self._frame_clock else frame.received_at
             if self._t0 is None:
-                self._t0 = frame.received_at
-            self._file.write(trace_line(frame, frame.received_at - self._t0) + "\n")
+                self._t0 = at
+            self._file.write(trace_line(frame, at - self._t0) + "\n")
             self._file.flush()
             self.lines_written += 1

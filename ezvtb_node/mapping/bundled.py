@@ -12,6 +12,7 @@ from ezvtb_node.channels import ARKIT_BLENDSHAPES
 VMC_AUTO = "auto"
 VMC_PERFECT_SYNC = "vmc_perfect_sync"
 VMC_VRM = "vmc_vrm"
+VOICE = "voice"
 _ARKIT = frozenset(ARKIT_BLENDSHAPES)
 # Sources whose frames carry ARKit names from a phone (they use the iFacialMocap mapping).
 _PHONE_SOURCES = frozenset({"ifacialmocap", "facemotion3d"})
@@ -43,9 +44,16 @@ def vmc_candidates(vmc_choice: str) -> tuple[str, ...]:
 
 
 def choose_mapping(
-    source: str | None, channels: Iterable[str], vmc_choice: str, ifacialmocap_choice: str
+    source: str | None,
+    channels: Iterable[str],
+    vmc_choice: str,
+    ifacialmocap_choice: str,
+    voice_choice: str = VOICE,
 ) -> str:
-    """The mapping name or path for a frame from ``source`` carrying ``channels``."""
+    """The mapping name or path for a frame from ``source`` carrying ``channels`` (a voice frame
+    reaches here alone only when no face tracker is live: then the voice-only mapping drives)."""
+    if source == "voice":
+        return voice_choice
     if source is None or source in _PHONE_SOURCES:
         return ifacialmocap_choice
     if vmc_choice != VMC_AUTO:

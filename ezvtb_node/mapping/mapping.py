@@ -7,7 +7,7 @@ such as the vowel fit of the mouth. Nothing in the file is executed as code: it 
 plain tuples that a short interpreter loop walks in dependency order.
 
 Operation order inside one definition (documented in mappings/README.md):
-    sum → dead_zone → scale → offset → ramp → clamp → above → gate → unless
+    sum (or max) → dead_zone → scale → offset → ramp → clamp → above → gate → unless
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ TOP_LEVEL_TABLES = (
     "calibration",
 )  # fmt: skip
 DEFINITION_KEYS = (
-    "from", "sum", "const", "dead_zone", "scale", "offset", "ramp", "to", "clamp", "above", "gate",
+    "from", "sum", "max", "const", "dead_zone", "scale", "offset", "ramp", "to", "clamp", "above", "gate",
     "unless", "mirror",
 )  # fmt: skip
 BLOCK_KEYS = ("solver", "inputs", "shapes", "l1_weight", "when")
@@ -64,6 +64,7 @@ class Definition:
     key: tuple[str, ...]  # where it is in the file, for errors
     terms: tuple[tuple[str, float], ...]
     const: float = 0.0
+    largest: bool = False  # combine the weighted terms by max instead of sum (the `max` key)
     dead_zone: float = 0.0
     scale: float = 1.0
     offset: float = 0.0
@@ -100,6 +101,7 @@ class _Step(NamedTuple):
     out: int
     terms: tuple[tuple[int, float], ...]
     const: float
+    largest: bool
     dead_zone: float
     a: float
     b: float
@@ -153,10 +155,17 @@ class Mapping:
 
 def _run_steps(steps: tuple[_Step, ...], slots: list[float]) -> None:
     # The hot loop of the node's mapping stage: tuple unpacking and plain floats, no allocation.
-    for out, terms, const, dead_zone, a, b, lo, hi, above, gates in steps:
-        x = const
-        for slot, weight in terms:
-            x += slots[slot] * weight
+    for out, terms, const, largest, dead_zone, a, b, lo, hi, above, gates in steps:
+        if largest:
+            x = -np.inf
+            for slot, weight in terms:
+                term = slots[slot] * weight
+                if term > x:
+                    x = term
+        else:
+            x = const
+            for slot, weight in terms:
+                x += slots[slot] * weight
         if dead_zone:
             x = x - dead_zone if x > dead_zone else (x + dead_zone if x < -dead_zone else 0.0)
         x = x * a + b
@@ -262,25 +271,27 @@ class _Loader:
         read.known_keys(spec, key, DEFINITION_KEYS)
         if "mirror" in spec:
             return self._mirrored(name, key, spec, raw)
-        sources = [k for k in ("from", "sum", "const") if k in spec]
+        sources = [k for k in ("from", "sum", "max", "const") if k in spec]
         if len(sources) > 1:
-            raise read.error(key, f"give one of 'from', 'sum' or 'const', got {' and '.join(sources)}")
+            raise read.error(key, f"give one of 'from', 'sum', 'max' or 'const', got {' and '.join(sources)}")
         const = read.number(spec.get("const", 0.0), (*key, "const"))
         if "from" in spec:
             terms: tuple[tuple[str, float], ...] = ((read.string(spec["from"], (*key, "from")), 1.0),)
-        elif "sum" in spec:
-            weights = read.table(spec["sum"], (*key, "sum"))
+        elif "sum" in spec or "max" in spec:
+            kind = "sum" if "sum" in spec else "max"
+            weights = read.table(spec[kind], (*key, kind))
             if not weights:
                 raise read.error(
-                    (*key, "sum"), "expected at least one 'name = weight' entry, got an empty table"
+                    (*key, kind), "expected at least one 'name = weight' entry, got an empty table"
                 )
-            terms = tuple((source, read.number(w, (*key, "sum", source))) for source, w in weights.items())
+            terms = tuple((source, read.number(w, (*key, kind, source))) for source, w in weights.items())
         elif "const" in spec:
             terms = ()
         else:
             raise read.error(
                 key,
-                "expected an input: 'from = \"name\"', 'sum = { name = weight, ... }' or 'const = number'",
+                "expected an input: 'from = \"name\"', 'sum = { name = weight, ... }', "
+                "'max = { name = weight, ... }' or 'const = number'",
             )
 
         ramp = read.pair(spec["ramp"], (*key, "ramp")) if "ramp" in spec else None
@@ -305,6 +316,7 @@ class _Loader:
             key=key,
             terms=terms,
             const=const,
+            largest="max" in spec,
             dead_zone=read.number(spec.get("dead_zone", 0.0), (*key, "dead_zone"), 0),
             scale=read.number(spec.get("scale", 1.0), (*key, "scale")),
             offset=read.number(spec.get("offset", 0.0), (*key, "offset")),
@@ -339,6 +351,7 @@ class _Loader:
             key=key,
             terms=tuple((swap_side(source_name), weight) for source_name, weight in original.terms),
             const=original.const,
+            largest=original.largest,
             dead_zone=original.dead_zone,
             scale=original.scale,
             offset=original.offset,
@@ -534,6 +547,7 @@ def _fold(definition: Definition, slot: dict[str, int]) -> _Step:
         out=slot[definition.name],
         terms=tuple((slot[name], weight) for name, weight in definition.terms),
         const=definition.const,
+        largest=definition.largest,
         dead_zone=definition.dead_zone,
         a=float(a),
         b=float(b),

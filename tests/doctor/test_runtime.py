@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import sys
+import types
 from importlib import metadata
 
 import pytest
@@ -68,6 +69,65 @@ def test_tensorrt_missing_is_a_warning_not_a_failure(monkeypatch):
     check = by_name(run_checks(quiet_config()), "TensorRT")
     assert check.status == "warn"
     assert "ezvtb-node[tensorrt]" in check.fix
+
+
+def fake_module(monkeypatch, name: str, **attributes) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(attributes)
+    monkeypatch.setitem(sys.modules, name, module)
+    return module
+
+
+def install_tensorrt_and_bindings(monkeypatch, cuda_bindings: bool, pycuda: bool) -> None:
+    """Importable stand-ins: the doctor only imports, it makes no CUDA call."""
+    monkeypatch.delenv("EZVTB_CUDA_BINDING", raising=False)
+    fake_module(monkeypatch, "tensorrt", __version__="10.9.0.34")
+    if cuda_bindings:
+        runtime = fake_module(monkeypatch, "cuda.bindings.runtime")
+        bindings = fake_module(monkeypatch, "cuda.bindings", __version__="12.9.0", runtime=runtime)
+        fake_module(monkeypatch, "cuda", bindings=bindings)
+    else:
+        for name in ("cuda", "cuda.bindings", "cuda.bindings.runtime"):
+            monkeypatch.setitem(sys.modules, name, None)
+    if pycuda:
+        driver = fake_module(monkeypatch, "pycuda.driver")
+        fake_module(monkeypatch, "pycuda", VERSION_TEXT="2025.1", driver=driver)
+    else:
+        for name in ("pycuda", "pycuda.driver"):
+            monkeypatch.setitem(sys.modules, name, None)
+
+
+def test_tensorrt_check_names_the_cuda_binding_the_backend_would_use(monkeypatch):
+    install_tensorrt_and_bindings(monkeypatch, cuda_bindings=True, pycuda=True)
+    check = by_name(run_checks(quiet_config()), "TensorRT")
+    assert check.status == "ok"
+    assert check.detail == "tensorrt 10.9.0.34, CUDA binding: cuda-bindings 12.9.0"
+
+
+def test_tensorrt_check_accepts_pycuda_and_says_cuda_bindings_is_preferred(monkeypatch):
+    install_tensorrt_and_bindings(monkeypatch, cuda_bindings=False, pycuda=True)
+    check = by_name(run_checks(quiet_config()), "TensorRT")
+    assert check.status == "ok"
+    assert "CUDA binding: pycuda 2025.1" in check.detail and "cuda-bindings is preferred" in check.detail
+
+
+def test_tensorrt_without_a_cuda_binding_warns_with_the_install_command(monkeypatch):
+    install_tensorrt_and_bindings(monkeypatch, cuda_bindings=False, pycuda=False)
+    check = by_name(run_checks(quiet_config()), "TensorRT")
+    assert check.status == "warn"
+    assert "no CUDA binding for Python" in check.detail
+    assert check.fix.startswith("pip install cuda-bindings")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("pycuda", "pycuda 2025.1 (chosen by"), ("cupy", "not a CUDA")]
+)
+def test_tensorrt_check_follows_the_binding_environment_variable(monkeypatch, value, expected):
+    install_tensorrt_and_bindings(monkeypatch, cuda_bindings=True, pycuda=True)
+    monkeypatch.setenv("EZVTB_CUDA_BINDING", value)
+    check = by_name(run_checks(quiet_config()), "TensorRT")
+    assert expected in check.detail
+    assert check.status == ("ok" if value == "pycuda" else "warn")
 
 
 def test_cuda_check_matches_the_machine():

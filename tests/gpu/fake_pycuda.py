@@ -1,23 +1,33 @@
 """A stand-in for ``pycuda.driver`` (the part the TensorRT backend uses), for machines without a GPU.
 
-Faithful where our code could go wrong:
-- device memory is separate from host memory: ``mem_alloc`` returns an allocation whose integer
-  value is a pointer into a private heap; reading or writing it needs the memcpy functions;
-  out-of-bounds or freed pointers raise;
-- work on a ``Stream`` is asynchronous: copies and kernels are queued and run only when the
-  stream (or an event recorded on it) is synchronized, so reading a pinned output before
-  synchronizing, or overwriting a pinned input before its upload ran, gives wrong data here too;
-- every call that needs a CUDA context raises ``LogicError`` when none is current on the
-  calling thread (contexts are per thread, as in CUDA).
-``STATE`` records what happened (allocations, copies, pageable async copies, call order).
+A facade over the simulated GPU in ``tests/gpu/fake_cuda_device.py`` (device memory apart from
+host memory, asynchronous streams, per-thread contexts). What is pycuda's own, after its
+documentation (documen.tician.de/pycuda/driver.html) and source (inducer/pycuda ``src/cpp/cuda.hpp``):
+
+- every call that needs a CUDA context raises ``LogicError`` when none is current on the calling
+  thread; ``Device.retain_primary_context()`` gives the primary context, ``push()``/``Context.pop()``
+  make it current and not;
+- ``mem_alloc`` returns a ``DeviceAllocation`` whose ``int()`` is the device pointer; the memory is
+  freed by ``free()`` or when the object is garbage collected;
+- ``pagelocked_empty`` returns a numpy array in page-locked memory (the stand-in keeps it
+  registered until ``reset``, so its address is never mistaken for pageable memory);
+- ``Stream().handle`` is the raw stream; ``Event(flags)`` with ``event_flags.DISABLE_TIMING``.
+
+``STATE`` (the simulated GPU's state) records what happened.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+import weakref
+from types import SimpleNamespace
 
 import numpy as np
+
+from tests.gpu import fake_cuda_device as gpu
+from tests.gpu.fake_cuda_device import FakeDevice
+
+VERSION_TEXT = "2025.1"
+event_flags = SimpleNamespace(DEFAULT=0, BLOCKING_SYNC=1, DISABLE_TIMING=2, INTERPROCESS=4)
 
 
 class Error(Exception):
@@ -28,84 +38,61 @@ class LogicError(Error):
     pass
 
 
-@dataclass
-class FakeDevice:
-    name: str = "NVIDIA GeForce RTX 3060"
-    compute_capability: tuple[int, int] = (8, 6)
-    total_memory: int = 12 << 30
+def __getattr__(name: str):
+    if name == "STATE":  # always the current simulated GPU (reset() replaces it)
+        return gpu.STATE
+    raise AttributeError(name)
 
 
-@dataclass
-class _State:
-    devices: list[FakeDevice] = field(default_factory=lambda: [FakeDevice()])
-    heap: dict[int, np.ndarray] = field(default_factory=dict)
-    next_pointer: int = 0x7F00_0000_0000
-    pinned: list[tuple[int, int]] = field(default_factory=list)
-    streams: dict[int, Stream] = field(default_factory=dict)
-    calls: list[tuple] = field(default_factory=list)
-    allocations: int = 0
-    pageable_async_copies: int = 0
-    initialized: bool = False
-    local: threading.local = field(default_factory=threading.local)
-
-    def context_stack(self) -> list:
-        if not hasattr(self.local, "stack"):
-            self.local.stack = []
-        return self.local.stack
+def reset(devices: list[FakeDevice] | None = None) -> gpu._State:
+    return gpu.reset(devices)
 
 
-STATE = _State()
+def device_view(pointer: int, nbytes: int) -> np.ndarray:
+    return gpu.device_view(pointer, nbytes)
 
 
-def reset(devices: list[FakeDevice] | None = None) -> _State:
-    global STATE
-    STATE = _State(devices=devices if devices is not None else [FakeDevice()])
-    return STATE
-
-
-def _require_context(what: str) -> Context:
-    stack = STATE.context_stack()
-    if not stack:
+def _require_context(what: str) -> int:
+    device = gpu.current_device()
+    if device is None:
         raise LogicError(f"{what} failed: invalid device context (no context current on this thread)")
-    return stack[-1]
+    return device
 
 
 def init(flags: int = 0) -> None:
-    if not STATE.devices:
+    if not gpu.STATE.devices:
         raise Error("cuInit failed: no CUDA-capable device is detected")
-    STATE.initialized = True
+    gpu.STATE.initialized = True
+
+
+def _require_init(what: str) -> None:
+    if not gpu.STATE.initialized:
+        raise LogicError(f"{what} failed: not initialized")
 
 
 class Device:
     def __init__(self, index: int):
-        if not STATE.initialized:
-            raise LogicError("cuDeviceGet failed: not initialized")
-        if not 0 <= index < len(STATE.devices):
+        _require_init("cuDeviceGet")
+        if not 0 <= index < len(gpu.STATE.devices):
             raise LogicError("cuDeviceGet failed: invalid device ordinal")
         self.index = index
 
     @staticmethod
     def count() -> int:
-        if not STATE.initialized:
-            raise LogicError("cuDeviceGetCount failed: not initialized")
-        return len(STATE.devices)
+        _require_init("cuDeviceGetCount")
+        return len(gpu.STATE.devices)
 
     def name(self) -> str:
-        return STATE.devices[self.index].name
+        return gpu.STATE.devices[self.index].name
 
     def compute_capability(self) -> tuple[int, int]:
-        return STATE.devices[self.index].compute_capability
+        return gpu.STATE.devices[self.index].compute_capability
 
     def total_memory(self) -> int:
-        return STATE.devices[self.index].total_memory
+        return gpu.STATE.devices[self.index].total_memory
 
     def retain_primary_context(self) -> Context:
         return Context(self.index)
-
-    def make_context(self) -> Context:
-        context = Context(self.index)
-        context.push()
-        return context
 
 
 class Context:
@@ -113,32 +100,26 @@ class Context:
         self.device_index = device_index
 
     def push(self) -> None:
-        STATE.context_stack().append(self)
-        STATE.calls.append(("push", self.device_index, threading.get_ident()))
+        gpu.push(self.device_index)
 
     @staticmethod
-    def pop() -> Context:
-        stack = STATE.context_stack()
-        if not stack:
+    def pop() -> None:
+        if gpu.pop() is None:
             raise LogicError("cuCtxPopCurrent failed: invalid context")
-        STATE.calls.append(("pop", stack[-1].device_index, threading.get_ident()))
-        return stack.pop()
-
-    @staticmethod
-    def get_current() -> Context | None:
-        stack = STATE.context_stack()
-        return stack[-1] if stack else None
 
     @staticmethod
     def synchronize() -> None:
-        _require_context("cuCtxSynchronize")
-        for stream in STATE.streams.values():
-            stream.synchronize()
+        device = _require_context("cuCtxSynchronize")
+        for stream in gpu.STATE.streams.values():
+            if stream.device == device:
+                stream.synchronize()
 
 
 class DeviceAllocation:
     def __init__(self, pointer: int, nbytes: int, device_index: int):
         self.pointer, self.nbytes, self.device_index = pointer, nbytes, device_index
+        # pycuda frees the memory when the object is collected (in its own context).
+        self._finalizer = weakref.finalize(self, gpu.free, pointer)
 
     def __int__(self) -> int:
         return self.pointer
@@ -146,128 +127,71 @@ class DeviceAllocation:
     __index__ = __int__
 
     def free(self) -> None:
-        _require_context("cuMemFree")
-        STATE.heap.pop(self.pointer, None)
+        self._finalizer()
 
 
 def mem_alloc(nbytes: int) -> DeviceAllocation:
-    context = _require_context("cuMemAlloc")
-    pointer = STATE.next_pointer
-    STATE.next_pointer += (nbytes + 255) // 256 * 256 + 256
-    STATE.heap[pointer] = np.zeros(nbytes, np.uint8)
-    STATE.allocations += 1
-    STATE.calls.append(("mem_alloc", nbytes, context.device_index))
-    return DeviceAllocation(pointer, nbytes, context.device_index)
-
-
-def device_view(pointer: int, nbytes: int) -> np.ndarray:
-    """The bytes at a device pointer (for the fake TensorRT and for tests)."""
-    for base, buffer in STATE.heap.items():
-        if base <= pointer < base + buffer.nbytes:
-            offset = pointer - base
-            if offset + nbytes > buffer.nbytes:
-                raise LogicError(f"device access out of bounds at {pointer:#x} (+{nbytes} bytes)")
-            return buffer[offset : offset + nbytes]
-    raise LogicError(f"invalid device pointer {pointer:#x} (never allocated or freed)")
+    device = _require_context("cuMemAlloc")
+    pointer = gpu.alloc(nbytes, device)
+    if pointer is None:
+        raise Error("cuMemAlloc failed: out of memory")
+    return DeviceAllocation(pointer, nbytes, device)
 
 
 def pagelocked_empty(shape, dtype) -> np.ndarray:
     _require_context("cuMemHostAlloc")
     array = np.empty(shape, dtype)
-    STATE.pinned.append((array.ctypes.data, array.nbytes))
+    gpu.register_pinned(array.ctypes.data, array.nbytes, array)
     return array
-
-
-def _is_pinned(array: np.ndarray) -> bool:
-    address = array.ctypes.data
-    return any(base <= address and address + array.nbytes <= base + size for base, size in STATE.pinned)
 
 
 class Stream:
     def __init__(self, flags: int = 0):
-        _require_context("cuStreamCreate")
-        self.handle = 0x5000 + len(STATE.streams) + 1
-        self.queue: list = []
-        self.executed = 0  # ops run so far (queue index)
-        STATE.streams[self.handle] = self
-
-    def enqueue(self, label: tuple, operation) -> None:
-        STATE.calls.append(("enqueue", *label))
-        self.queue.append((label, operation))
-
-    def run_until(self, index: int) -> None:
-        while self.executed < min(index, len(self.queue)):
-            label, operation = self.queue[self.executed]
-            operation()
-            STATE.calls.append(("executed", *label))
-            self.executed += 1
+        self._stream = gpu.create_stream(_require_context("cuStreamCreate"))
+        self.handle = self._stream.handle
 
     def synchronize(self) -> None:
         _require_context("cuStreamSynchronize")
-        self.run_until(len(self.queue))
+        self._stream.synchronize()
 
     def is_done(self) -> bool:
-        return self.executed == len(self.queue)
+        return self._stream.executed == len(self._stream.queue)
 
 
 class Event:
     def __init__(self, flags: int = 0):
-        _require_context("cuEventCreate")
-        self.stream: Stream | None = None
-        self.position = 0
+        self._event = gpu.Event(_require_context("cuEventCreate"))
+        self.flags = flags
 
     def record(self, stream: Stream | None = None) -> Event:
         _require_context("cuEventRecord")
-        self.stream, self.position = stream, len(stream.queue) if stream else 0
+        if stream is not None:
+            self._event.record(stream._stream)
         return self
 
     def synchronize(self) -> Event:
         _require_context("cuEventSynchronize")
-        if self.stream is not None:  # an event never recorded is complete
-            self.stream.run_until(self.position)
+        self._event.synchronize()
         return self
 
     def query(self) -> bool:
-        return self.stream is None or self.stream.executed >= self.position
+        return self._event.query()
 
 
-def _submit(stream: Stream | None, label: tuple, operation) -> None:
-    if stream is None:
-        operation()  # the legacy default stream: synchronous here
-        STATE.calls.append(("executed", *label))
-    else:
-        stream.enqueue(label, operation)
+def _stream_of(stream: Stream | None) -> gpu.Stream | None:
+    return None if stream is None else stream._stream
 
 
 def memcpy_htod_async(dest, src: np.ndarray, stream: Stream | None = None) -> None:
     _require_context("cuMemcpyHtoDAsync")
-    if not _is_pinned(src):
-        STATE.pageable_async_copies += 1
-    pointer, nbytes = int(dest), src.nbytes
-
-    def copy():
-        device_view(pointer, nbytes)[:] = np.frombuffer(np.ascontiguousarray(src).tobytes(), np.uint8)
-
-    _submit(stream, ("htod", pointer, nbytes), copy)
+    gpu.copy_to_device(int(dest), src.ctypes.data, src.nbytes, _stream_of(stream))
 
 
 def memcpy_dtoh_async(dest: np.ndarray, src, stream: Stream | None = None) -> None:
     _require_context("cuMemcpyDtoHAsync")
-    if not _is_pinned(dest):
-        STATE.pageable_async_copies += 1
-    pointer, nbytes = int(src), dest.nbytes
-
-    def copy():
-        dest.reshape(-1).view(np.uint8)[:] = device_view(pointer, nbytes)
-
-    _submit(stream, ("dtoh", pointer, nbytes), copy)
+    gpu.copy_to_host(dest.ctypes.data, int(src), dest.nbytes, _stream_of(stream))
 
 
 def memcpy_dtod_async(dest, src, size: int, stream: Stream | None = None) -> None:
     _require_context("cuMemcpyDtoDAsync")
-    target, source = int(dest), int(src)
-
-    def copy():
-        device_view(target, size)[:] = device_view(source, size)
-
-    _submit(stream, ("dtod", target, size), copy)
+    gpu.copy_device_to_device(int(dest), int(src), size, _stream_of(stream))

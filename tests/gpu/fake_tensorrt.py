@@ -5,7 +5,10 @@ outputs and "serializes" an engine that holds the ONNX bytes plus what the build
 (precision flags, workspace, TensorRT version). Deserializing checks the version like TensorRT
 does (an engine from another version is rejected). ``execute_async_v3`` queues the work on the
 fake CUDA stream; when the stream runs it, the graph is executed with ONNX Runtime on the CPU,
-reading inputs from and writing outputs to the fake device memory at the bound addresses.
+reading inputs from and writing outputs to the fake device memory at the bound addresses
+(``tests/gpu/fake_cuda_device.py``, shared by the pycuda and cuda-bindings stand-ins). Like
+TensorRT, which calls the CUDA runtime, an enqueue works in the calling thread's current context
+(device 0's primary context if none is current) and fails for a stream of another device.
 
 ``configure(version=...)`` selects TensorRT 10 (``BuilderFlag.FP16`` exists, weak typing) or 11
 (no FP16 flag, strongly typed networks only). ``BUILDS`` records every build.
@@ -20,7 +23,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from tests.gpu import fake_pycuda
+from tests.gpu import fake_cuda_device as gpu
 
 __version__ = "10.9.0.34"
 MAGIC = b"FAKE-TRT-ENGINE\n"
@@ -322,11 +325,11 @@ class IExecutionContext:
         return self.addresses.get(name, 0)
 
     def execute_async_v3(self, stream_handle: int) -> bool:
-        fake_pycuda._require_context("enqueueV3")
-        stream = fake_pycuda.STATE.streams.get(stream_handle)
+        device = gpu.runtime_device()
+        stream = gpu.STATE.streams.get(int(stream_handle))
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        if stream is None or any(name not in self.addresses for name in names):
-            return False
+        if stream is None or stream.device != device or any(name not in self.addresses for name in names):
+            return False  # TensorRT logs the error and returns false
         # TensorRT captures the addresses at enqueue time.
         bound = dict(self.addresses)
         engine = self.engine
@@ -338,14 +341,12 @@ class IExecutionContext:
                 mode, tensor = engine._find(name)
                 if mode == TensorIOMode.INPUT:
                     dtype = np.dtype(nptype(tensor.dtype))
-                    raw = fake_pycuda.device_view(bound[name], int(np.prod(tensor.shape)) * dtype.itemsize)
+                    raw = gpu.device_view(bound[name], int(np.prod(tensor.shape)) * dtype.itemsize)
                     feeds[name] = raw.view(dtype).reshape(tensor.shape).copy()
             results = engine.session.run(None, feeds)
             for output, value in zip(engine.session.get_outputs(), results, strict=True):
                 value = np.ascontiguousarray(value)
-                fake_pycuda.device_view(bound[output.name], value.nbytes)[:] = value.reshape(-1).view(
-                    np.uint8
-                )
+                gpu.device_view(bound[output.name], value.nbytes)[:] = value.reshape(-1).view(np.uint8)
 
         stream.enqueue(("execute", tuple(sorted(bound)), threading.get_ident()), execute)
         return True

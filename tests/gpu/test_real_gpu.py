@@ -19,12 +19,13 @@ from tests.gpu.helpers import test_poses
 pytestmark = pytest.mark.gpu
 
 
-def tensorrt_backend():
+def tensorrt_backend(cuda_binding: str = "cuda-bindings"):
+    """TensorRT through one CUDA binding (both are checked: each is someone's setup)."""
     pytest.importorskip("tensorrt")
-    pytest.importorskip("pycuda.driver")
+    pytest.importorskip("cuda.bindings.runtime" if cuda_binding == "cuda-bindings" else "pycuda.driver")
     from ezvtb_node.core.backends.tensorrt import TensorRtBackend
 
-    return TensorRtBackend(0)
+    return TensorRtBackend(0, cuda_binding=cuda_binding)
 
 
 def cuda_backend():
@@ -35,7 +36,11 @@ def cuda_backend():
     return OnnxRuntimeBackend("CUDAExecutionProvider", 0)
 
 
-BACKENDS = {"tensorrt": tensorrt_backend, "cuda": cuda_backend}
+BACKENDS = {
+    "tensorrt": tensorrt_backend,
+    "tensorrt-pycuda": lambda: tensorrt_backend("pycuda"),
+    "cuda": cuda_backend,
+}
 
 
 def pipeline(backend, folder):
@@ -78,8 +83,9 @@ def test_real_tha3_matches_the_cpu_render(name, precision, capsys):
         assert p999 <= 2 and above3 <= 1e-3
 
 
-def test_tensorrt_runs_from_another_thread(tiny_engine_dir, character):
-    poser = pipeline(tensorrt_backend(), tiny_engine_dir)
+@pytest.mark.parametrize("cuda_binding", ["cuda-bindings", "pycuda"])
+def test_tensorrt_runs_from_another_thread(tiny_engine_dir, character, cuda_binding):
+    poser = pipeline(tensorrt_backend(cuda_binding), tiny_engine_dir)
     poser.set_image(character)
     pose = test_poses(1)[0]
     frames = []

@@ -1,6 +1,8 @@
 """TensorRT engine building and the on-disk engine cache, against the stand-ins."""
 
+import io
 import json
+import sys
 
 import numpy as np
 import onnx
@@ -10,13 +12,12 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ezvtb_node.core.backends.tensorrt import TensorRtBackend
 from ezvtb_node.core.backends.tensorrt_build import DEFAULT_WORKSPACE_BYTES, engine_cache_path
+from ezvtb_node.core.models.layout import STAGES
 from ezvtb_node.core.models.store import sha256_file
 from ezvtb_node.paths import engines_dir
 from tests.gpu import fake_pycuda, fake_tensorrt
 from tests.gpu.fake_pycuda import FakeDevice
 from tests.gpu.helpers import copy_engine_set, half_engine_set, quiet_core, refresh_manifest
-
-STAGES = ("image", "eyebrow", "face", "body")
 
 
 def built_stages():
@@ -154,12 +155,20 @@ def test_operators_tensorrt_lacks_are_reported_by_name(fake_gpu, tmp_path):
         TensorRtBackend(0, progress=False).load(path)
 
 
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
 def test_progress_shows_tensorrt_phases_or_a_stage_line(
     fake_gpu, tiny_engine_dir, tmp_path, capsys, monkeypatch
 ):
     engine_dir = copy_engine_set(tiny_engine_dir, tmp_path / "set")
-    TensorRtBackend(0, progress=True).load(engine_dir / "body.onnx")
-    err = capsys.readouterr().err
+    terminal = _Terminal()
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "stderr", terminal)  # tqdm draws bars on terminals only
+        TensorRtBackend(0, progress=True).load(engine_dir / "body.onnx")
+    err = terminal.getvalue()
     assert "Tactic selection" in err and "3/3" in err and "body.onnx done" in err
     monkeypatch.delattr(fake_tensorrt, "IProgressMonitor")
     refresh_manifest(engine_dir)

@@ -25,9 +25,11 @@ def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 
 def test_check_accepts_every_bundled_mapping():
-    result = cli("check", *(str(p) for p in sorted(MAPPINGS.glob("*.toml"))))
+    files = sorted(MAPPINGS.glob("*.toml"))
+    assert [p.stem for p in files] == ["ifacialmocap", "vmc_perfect_sync", "vmc_vrm", "voice"]
+    result = cli("check", *(str(p) for p in files))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count(": ok:") == 3
+    assert result.stdout.count(": ok:") == 4
 
 
 def test_check_by_bundled_name():

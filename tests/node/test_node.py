@@ -6,7 +6,6 @@ import socket
 import threading
 import time
 import urllib.request
-import warnings
 
 import numpy as np
 import pytest
@@ -14,20 +13,6 @@ from PIL import Image
 
 from ezvtb_node.app.config import NodeConfig
 from ezvtb_node.app.node import Node, NodeError
-from ezvtb_node.core import get_core
-from tests.core.tiny_engine import write_tiny_engine
-
-
-@pytest.fixture(scope="module")
-def tiny_core_factory(tmp_path_factory):
-    engine = write_tiny_engine(tmp_path_factory.mktemp("tiny"))
-
-    def factory(**options):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return get_core(**{**options, "model_dir": str(engine)})
-
-    return factory
 
 
 def write_trace(path, frames: int, rate: float = 60.0, jaw=lambda i: 0.5):

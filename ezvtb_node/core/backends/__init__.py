@@ -106,8 +106,9 @@ def _selection(backend: Backend, requested: str, reasons: list[str]) -> Selectio
 
 def _make_gpu_backend(name: str, device_id: int) -> Backend:
     if name == "tensorrt":
-        # Raises BackendUnavailable when tensorrt/pycuda are missing, the device does not exist
-        # or its compute capability is below what TensorRT supports.
+        # Raises BackendUnavailable when tensorrt or a CUDA binding (cuda-bindings, pycuda) is
+        # missing, the device does not exist or its compute capability is below what TensorRT
+        # supports.
         from ezvtb_node.core.backends.tensorrt import TensorRtBackend
 
         return TensorRtBackend(device_id)

@@ -1,25 +1,34 @@
-"""TensorRT on NVIDIA GPUs: the stage graphs as TensorRT engines, driven through pycuda.
+"""TensorRT on NVIDIA GPUs: the stage graphs as TensorRT engines.
 
-All stages share one CUDA stream, so the order of work on the GPU is the order of the calls and
-no stage waits on the host. Stage outputs are ``DeviceTensor``s in GPU memory: the next stage
-reads them in place, the intermediate cache keeps them there (``model_vram_cache``), and only
-``to_host()`` of the final frame waits for the GPU. Poses and the character image go up through
-pinned host buffers. Every call makes the device's primary CUDA context current on the calling
-thread and releases it afterwards, so the core may be driven from any thread.
+GPU memory, streams, events and copies go through :mod:`ezvtb_node.core.backends.cuda_memory`:
+NVIDIA's cuda-bindings where installed (binary wheels), else pycuda (environments of older tools
+have it). All stages share one CUDA stream, so the order of work on the GPU is the order of the
+calls and no stage waits on the host. Stage outputs are ``DeviceTensor``s in GPU memory: the next
+stage reads them in place, the intermediate cache keeps them there (``model_vram_cache``), and
+only ``to_host()`` of the final frame waits for the GPU. Poses and the character image go up
+through pinned host buffers. Every call makes the device's primary CUDA context current on the
+calling thread first, so the core may be driven from any thread (one call at a time).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import weakref
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ezvtb_node.core.backends import BackendUnavailable
+from ezvtb_node.core.backends.cuda_memory import (
+    CudaBinding,
+    CudaBindingUnavailable,
+    CudaDevice,
+    CudaError,
+    DeviceBuffer,
+    GpuInfo,
+    load_cuda_binding,
+)
 from ezvtb_node.core.backends.tensorrt_build import (
     DEFAULT_WORKSPACE_BYTES,
     EngineCacheKey,
@@ -30,13 +39,15 @@ from ezvtb_node.core.backends.tensorrt_build import (
     write_cached_engine,
 )
 
+__all__ = ["DeviceTensor", "GpuInfo", "TensorRtBackend", "TensorRtStage", "probe_gpu"]
+
 log = logging.getLogger(__name__)
 
 # TensorRT 10 dropped support for GPUs older than Turing.
 MIN_COMPUTE_CAPABILITY = (7, 5)
 
 
-def _import_runtime():
+def _import_runtime(cuda_binding: str | None):
     try:
         import tensorrt as trt
     except ImportError as exc:
@@ -44,62 +55,31 @@ def _import_runtime():
             "the tensorrt package is not installed (pip install 'ezvtb-node[tensorrt]')"
         ) from exc
     try:
-        import pycuda.driver as cuda
-    except ImportError as exc:
-        raise BackendUnavailable("pycuda is not installed (pip install 'ezvtb-node[tensorrt]')") from exc
-    return trt, cuda
+        binding = load_cuda_binding(cuda_binding)
+    except (CudaBindingUnavailable, ValueError) as exc:
+        # A wrong EZVTB_CUDA_BINDING is reported like a missing package: the core falls back
+        # with one warning that names it, instead of not starting at all.
+        raise BackendUnavailable(str(exc)) from exc
+    return trt, binding
 
 
-@dataclass(frozen=True)
-class GpuInfo:
-    index: int
-    name: str
-    compute_capability: tuple[int, int]
-    total_memory: int
-
-    @property
-    def cc(self) -> str:
-        return f"{self.compute_capability[0]}.{self.compute_capability[1]}"
-
-
-def probe_gpu(cuda, device_id: int) -> GpuInfo:
+def probe_gpu(binding: CudaBinding, device_id: int) -> GpuInfo:
     """The CUDA device ``device_id``; BackendUnavailable when it is missing or too old for TensorRT."""
     try:
-        cuda.init()
-        count = cuda.Device.count()
-    except cuda.Error as exc:
+        count = binding.device_count()
+    except CudaError as exc:
         raise BackendUnavailable(f"the CUDA driver is not usable ({exc})") from exc
-    if device_id >= count:
+    if not 0 <= device_id < count:
         raise BackendUnavailable(
             f"device_id {device_id} does not exist: this machine has {count} CUDA device(s)"
         )
-    device = cuda.Device(device_id)
-    info = GpuInfo(device_id, device.name(), tuple(device.compute_capability()), device.total_memory())
+    info = binding.device_info(device_id)
     if info.compute_capability < MIN_COMPUTE_CAPABILITY:
         raise BackendUnavailable(
             f"{info.name} (device {device_id}) has compute capability {info.cc}; TensorRT needs "
             f"{'.'.join(map(str, MIN_COMPUTE_CAPABILITY))} or newer (GTX 16xx / RTX 20xx and later)"
         )
     return info
-
-
-class CudaContext:
-    """The device's primary context, made current on the calling thread for the duration of a call."""
-
-    def __init__(self, cuda, device_id: int):
-        self._cuda = cuda
-        self._context = cuda.Device(device_id).retain_primary_context()
-        self._lock = threading.RLock()
-
-    @contextmanager
-    def current(self):
-        # One thread at a time: the stream and the pinned buffers are shared by all stages.
-        with self._lock:
-            self._context.push()
-            try:
-                yield
-            finally:
-                self._cuda.Context.pop()
 
 
 class TensorRtBackend:
@@ -113,26 +93,30 @@ class TensorRtBackend:
         cache_root: Path | None = None,
         workspace_bytes: int = DEFAULT_WORKSPACE_BYTES,
         progress: bool = True,
+        cuda_binding: str | None = None,
     ):
-        self._trt, self._cuda = _import_runtime()
-        self.gpu = probe_gpu(self._cuda, device_id)
+        """``cuda_binding``: ``cuda-bindings``, ``pycuda`` or ``auto`` (default: the
+        ``EZVTB_CUDA_BINDING`` environment variable, else ``auto``, which prefers cuda-bindings)."""
+        self._trt, self.cuda_binding = _import_runtime(cuda_binding)
+        self.gpu = probe_gpu(self.cuda_binding, device_id)
         self.device_id = device_id
-        self.provider = f"TensorRT {self._trt.__version__} + pycuda"
+        binding = self.cuda_binding
+        self.provider = f"TensorRT {self._trt.__version__} + {binding.name} {binding.version}"
         self.device = f"gpu:{device_id} ({self.gpu.name}, sm {self.gpu.cc})"
         self._cache_root = cache_root
         self._workspace_bytes = workspace_bytes
         self._progress = progress
-        self.context = CudaContext(self._cuda, device_id)
+        self.cuda: CudaDevice = binding.open(device_id)
         self._logger = self._trt.Logger(self._trt.Logger.WARNING)
         self._runtime = self._trt.Runtime(self._logger)
-        with self.context.current():
-            self.stream = self._cuda.Stream()
+        with self.cuda.current():
+            self.stream = self.cuda.stream()
         # The ONNX files whose engines this backend had to build (not found valid in the cache).
         self.built: list[Path] = []
 
     def synchronize(self) -> None:
         """Wait for all queued GPU work (for timing single stages; rendering never needs it)."""
-        with self.context.current():
+        with self.cuda.current():
             self.stream.synchronize()
 
     def cache_key(self, onnx_path: Path) -> EngineCacheKey:
@@ -162,14 +146,14 @@ class TensorRtBackend:
         return None
 
     def _build(self, path: Path) -> bytes:
-        with self.context.current():
+        with self.cuda.current():
             data, fp16 = build_serialized_engine(self._trt, path, self._workspace_bytes, self._progress)
         write_cached_engine(self.engine_path(path), self.cache_key(path), data, fp16)
         self.built.append(path)
         return data
 
     def _deserialize(self, data: bytes):
-        with self.context.current():
+        with self.cuda.current():
             return self._runtime.deserialize_cuda_engine(data)
 
 
@@ -177,8 +161,15 @@ class DeviceTensor:
     """A stage output in GPU memory. Its buffer returns to the producing stage's pool when the last
     reference goes (so the intermediate cache, not this class, decides how long it lives)."""
 
-    def __init__(self, allocation, shape: tuple[int, ...], dtype: np.dtype, stage: TensorRtStage, name: str):
-        self.ptr = int(allocation)
+    def __init__(
+        self,
+        allocation: DeviceBuffer,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        stage: TensorRtStage,
+        name: str,
+    ):
+        self.ptr = allocation.ptr
         self.shape = shape
         self.dtype = dtype
         self.nbytes = int(np.prod(shape)) * dtype.itemsize
@@ -205,24 +196,25 @@ class _BufferPool:
     """Device buffers of one size, reused: allocation is slow and freeing synchronizes the device.
     Reuse is safe because every stage runs on the same stream, after all earlier readers."""
 
-    def __init__(self, cuda, nbytes: int):
+    def __init__(self, cuda: CudaDevice, nbytes: int):
         self._cuda, self.nbytes = cuda, nbytes
-        self.free: list = []
+        self.free: list[DeviceBuffer] = []
         self.allocated = 0
 
-    def acquire(self):
+    def acquire(self) -> DeviceBuffer:
+        """A buffer of ``nbytes``; call inside ``cuda.current()`` (a new one may be allocated)."""
         if self.free:
             return self.free.pop()
         self.allocated += 1
-        return self._cuda.mem_alloc(self.nbytes)
+        return self._cuda.alloc(self.nbytes)
 
-    def release(self, allocation) -> None:
+    def release(self, allocation: DeviceBuffer) -> None:
         self.free.append(allocation)
 
 
 class TensorRtStage:
     def __init__(self, engine, stage_name: str, backend: TensorRtBackend):
-        trt, cuda = backend._trt, backend._cuda
+        trt, cuda = backend._trt, backend.cuda
         self._cuda = cuda
         self._backend = backend
         self.stage_name = stage_name
@@ -236,20 +228,20 @@ class TensorRtStage:
         self._outputs = {spec.name: spec for spec, is_input in specs if not is_input}
         self.input_names = tuple(self._inputs)
         self.output_names = tuple(self._outputs)
-        with backend.context.current():
+        with cuda.current():
             self._execution = engine.create_execution_context()
             # Host inputs: a pinned staging buffer and a device buffer per input, reused every run.
-            self._pinned_in = {n: cuda.pagelocked_empty(s.shape, s.dtype) for n, s in self._inputs.items()}
-            self._device_in = {n: cuda.mem_alloc(s.nbytes) for n, s in self._inputs.items()}
-            self._pinned_out = {n: cuda.pagelocked_empty(s.shape, s.dtype) for n, s in self._outputs.items()}
+            self._pinned_in = {n: cuda.pinned_empty(s.shape, s.dtype) for n, s in self._inputs.items()}
+            self._device_in = {n: cuda.alloc(s.nbytes) for n, s in self._inputs.items()}
+            self._pinned_out = {n: cuda.pinned_empty(s.shape, s.dtype) for n, s in self._outputs.items()}
             # Recorded after the uploads of a run: the pinned inputs may be rewritten once it passed.
-            self._uploaded = cuda.Event()
+            self._uploaded = cuda.event()
         self._pools = {n: _BufferPool(cuda, s.nbytes) for n, s in self._outputs.items()}
         self._engine = engine  # the execution context needs its engine alive
 
     def run(self, feeds: dict) -> list[DeviceTensor]:
         cuda, stream = self._cuda, self._backend.stream
-        with self._backend.context.current():
+        with cuda.current():
             host_feeds = {n: v for n, v in feeds.items() if not isinstance(v, DeviceTensor)}
             if host_feeds:
                 self._uploaded.synchronize()
@@ -262,8 +254,8 @@ class TensorRtStage:
                     array = np.asarray(value)
                     _check_tensor(self.stage_name, spec, array.shape, None)
                     np.copyto(self._pinned_in[name], array, casting="same_kind")
-                    cuda.memcpy_htod_async(self._device_in[name], self._pinned_in[name], stream)
-                    address = int(self._device_in[name])
+                    cuda.upload(self._device_in[name].ptr, self._pinned_in[name], stream)
+                    address = self._device_in[name].ptr
                 self._bind(name, address)
             if host_feeds:
                 self._uploaded.record(stream)
@@ -281,8 +273,8 @@ class TensorRtStage:
 
     def copy_to_host(self, tensor: DeviceTensor, name: str) -> np.ndarray:
         host = self._pinned_out[name]
-        with self._backend.context.current():
-            self._cuda.memcpy_dtoh_async(host, tensor.ptr, self._backend.stream)
+        with self._cuda.current():
+            self._cuda.download(host, tensor.ptr, self._backend.stream)
             self._backend.stream.synchronize()
         return host
 

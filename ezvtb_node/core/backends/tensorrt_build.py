@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ezvtb_node.core.models.store import sha256_file
 from ezvtb_node.paths import engines_dir
+from ezvtb_node.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +167,16 @@ def _slug(text: str) -> str:
 
 
 class BuildProgress:
-    """Progress of one engine build on stderr: TensorRT's own phases where the installed version
-    reports them (``IProgressMonitor``, TensorRT 10+), else a start line and a finish line."""
+    """Progress of one engine build on stderr: a start and a finish line (a first build takes
+    minutes: users must see why), and TensorRT's own top-level phases as a tqdm bar on a terminal
+    where the installed version reports them (``IProgressMonitor``, TensorRT 10+)."""
 
     def __init__(self, trt, label: str, enabled: bool):
         self._trt, self.label, self.enabled = trt, label, enabled
         self.started = time.monotonic()
         self.monitor = None
+        self._bar = None
+        self._phase: str | None = None
         if enabled:
             sys.stderr.write(f"TensorRT: building {label} (minutes on the first run; cached afterwards)\n")
 
@@ -184,19 +188,19 @@ class BuildProgress:
         config.progress_monitor = self.monitor
 
     def done(self, ok: bool) -> None:
+        if self._bar is not None:
+            self._bar.close()
         if self.enabled:
             state = "done" if ok else "FAILED"
-            sys.stderr.write(f"\rTensorRT: {self.label} {state} in {time.monotonic() - self.started:.0f} s\n")
+            sys.stderr.write(f"TensorRT: {self.label} {state} in {time.monotonic() - self.started:.0f} s\n")
 
     def _draw(self, phase: str, step: int, total: int) -> None:
-        width = 24
-        filled = width * min(step, total) // max(total, 1)
-        elapsed = time.monotonic() - self.started
-        sys.stderr.write(
-            f"\rTensorRT {self.label} [{'#' * filled}{'.' * (width - filled)}] "
-            f"{phase[:28]:<28} {step}/{total} {elapsed:5.0f}s"
-        )
-        sys.stderr.flush()
+        if phase != self._phase:
+            if self._bar is not None:
+                self._bar.close()
+            self._bar = progress_bar(f"TensorRT {self.label}: {phase}", total)
+            self._phase = phase
+        self._bar.update(step - self._bar.n)
 
 
 def _make_monitor(base, draw):
