@@ -49,16 +49,18 @@ def time_core(core, poses) -> list[float]:
 
 def time_alternating(cores: list, poses) -> tuple[list[list[float]], list[dict[str, list[float]]]]:
     """Frame times and per-stage ms of several cores, one pose each in turn (a shared machine's
-    load then falls on all of them alike)."""
+    load then falls on all of them alike). The per-stage lists also hold ``"cpu"``: the process's
+    CPU seconds per frame (all threads), which other processes' load barely moves."""
     for core in cores:
         core.inference(poses[0])
     frames: list[list[float]] = [[] for _ in cores]
-    stages: list[dict[str, list[float]]] = [{s: [] for s in STAGES} for _ in cores]
+    stages: list[dict[str, list[float]]] = [{s: [] for s in (*STAGES, "cpu")} for _ in cores]
     for pose in poses[1:]:
         for k, core in enumerate(cores):
-            start = time.perf_counter()
+            cpu, start = time.process_time(), time.perf_counter()
             core.inference(pose)
             frames[k].append(time.perf_counter() - start)
+            stages[k]["cpu"].append(time.process_time() - cpu)
             for stage in STAGES:
                 stages[k][stage].append(core.stats()["last_stage_ms"][stage])
     return frames, stages
@@ -122,7 +124,7 @@ def main() -> None:
     baseline = statistics.median(rows[0][1])
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}"
+        f"Python {platform.python_version()}, load average now {os.getloadavg()[0]:.1f}"
     )
     print(f"backend of 'core default': {cached.describe()['backend']}")
     print()
@@ -141,6 +143,7 @@ def main() -> None:
     for cpu_backend, frames, stages, same in merge_rows:
         parts = [("frame", frames[0], frames[1], 1000.0)]
         parts += [(stage, stages[0][stage], stages[1][stage], 1.0) for stage in STAGES]
+        parts += [("frame, CPU time (all threads)", stages[0]["cpu"], stages[1]["cpu"], 1000.0)]
         for k, (part, before, after, scale) in enumerate(parts):
             b, a = statistics.median(before) * scale, statistics.median(after) * scale
             diff = f"{same}/255" if k == 0 else ""
@@ -157,13 +160,15 @@ def main() -> None:
         print("CPU threads (cpu_threads), default core, caches off, varied poses, in alternation:")
         print()
         print(
-            "| cpu_threads | ms / frame | eyebrow ms | face ms | body ms | vs " + f"{counts[0]} thread(s) |"
+            "| cpu_threads | ms / frame | eyebrow ms | face ms | body ms | CPU ms / frame (all threads) "
+            f"| vs {counts[0]} thread(s) |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
         for n, times, per_stage in zip(counts, frames, stages, strict=True):
             median = statistics.median(times)
             cells = " | ".join(f"{statistics.median(per_stage[s]):.1f}" for s in STAGES)
-            print(f"| {n} | {median * 1000:.1f} | {cells} | {first / median:.2f}x |")
+            cpu = statistics.median(per_stage["cpu"]) * 1000
+            print(f"| {n} | {median * 1000:.1f} | {cells} | {cpu:.0f} | {first / median:.2f}x |")
     if args.fp16:
         engine = ensure_engine_set("separable", "fp16")
         for cpu_backend in ("onnxruntime", "openvino"):

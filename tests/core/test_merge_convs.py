@@ -136,8 +136,8 @@ def test_merging_twice_changes_nothing_more_and_lone_convolutions_are_left_alone
     assert removed == 0
 
 
-def test_wide_layers_are_not_merged():
-    # Two 16-channel convolutions on one input, with a 8-channel cap: not output heads, left apart.
+def test_convolutions_wider_than_the_cap_are_not_merged():
+    # With a cap of 3 output channels the 4-channel colour head is not an "output head": it stays.
     model = network_with_heads()
     copy = onnx.ModelProto()
     copy.CopyFrom(model)

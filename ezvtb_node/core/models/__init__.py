@@ -6,7 +6,8 @@
   validation of what is there, atomic installs).
 * the builders: ``tha3_build`` (THA3 weights → engine set, rebuilt when stale) with ``export``
   (the torch → ONNX export), ``import_tha3`` (ezvtuber-rt THA3 sets), ``import_onnx`` (RIFE and SR
-  files), ``lowering`` (ONNX rewrites for runtimes that lack an operator).
+  files), ``lowering`` (ONNX rewrites for runtimes that lack an operator), ``merge_convs``
+  (sibling output convolutions run as one; bit-identical).
 
 Running the files is ``ezvtb_node.core.backends``' job.
 """

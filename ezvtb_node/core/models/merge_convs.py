@@ -5,9 +5,12 @@ followed by a ``Split`` that gives back the original outputs under their origina
 Each THA3 network ends in such a group: small 3×3 convolutions over the last feature map (the
 editor's 2 + 4 + 4 output channels at 512², the face morpher's five heads, the eyebrow networks'
 alpha / colour / grid heads). A CPU runtime runs each one as a pass over the whole feature map;
-one convolution with all the output channels reads it once. The result is bit-identical: every
-output channel is still the same sum over the same inputs and kernel taps in the same order, only
-computed in one call (tests/core/test_merge_convs.py checks it on OpenVINO and ONNX Runtime).
+one convolution with all the output channels reads it once. The arithmetic is unchanged: every
+output channel is the same sum over the same inputs and kernel taps. OpenVINO gives bit-identical
+results (tests/core/test_merge_convs.py on small graphs, test_real_tha3.py on the four THA3
+stages). ONNX Runtime picks its convolution kernel by the number of output channels and fuses an
+activation into a lone head's convolution, so there the last bit of a value may change (a frame
+within 1/255).
 """
 
 from __future__ import annotations
