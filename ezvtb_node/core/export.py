@@ -231,7 +231,15 @@ def _lower_unsupported_ops(path: Path) -> None:
 def convert_to_half(src: Path, dst: Path) -> None:
     """fp16 weights and activations; poses and the uint8 image input/output keep their types."""
     import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise ImportError(
+            "building an fp16 engine set uses ONNX Runtime's float16 converter, and no ONNX Runtime is "
+            "installed: install one ONNX Runtime package, pip install 'ezvtb-node[onnxruntime]' (CPU), "
+            "'[nvidia]' or '[directml]'"
+        ) from exc
 
     model = onnx.load(str(src))
     half = convert_float_to_float16(model, keep_io_types=False, disable_shape_infer=False)

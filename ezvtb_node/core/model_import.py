@@ -18,8 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import onnxruntime as ort
+from typing import TYPE_CHECKING
 
 from ezvtb_node.paths import engines_dir as default_engines_dir
 
@@ -28,6 +27,22 @@ RIFE_INPUTS = ("tha_img_0", "tha_img_1")
 SR_INPUTS = {"x": "waifu2x", "input": "realesrgan"}
 PRECISIONS = ("fp32", "fp16")
 _UINT8 = "tensor(uint8)"
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+
+def _onnxruntime():
+    """The onnxruntime module, imported on first use: the base install has no ONNX Runtime (OpenVINO
+    runs the CPU), so importing this module must not need it. Raises ImportError saying what to install."""
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise ImportError(
+            "RIFE and SR models run on ONNX Runtime, which is not installed: install one ONNX Runtime "
+            "package, pip install 'ezvtb-node[onnxruntime]' (CPU), '[nvidia]' or '[directml]'"
+        ) from exc
+    return onnxruntime
 
 
 def rife_output_names(scale: int) -> list[str]:
@@ -45,6 +60,7 @@ class ModelInfo:
 
 def open_session(path: Path, providers: Sequence[str] | None = None) -> ort.InferenceSession:
     """An ONNX Runtime session with all graph optimisations, on `providers` (default: CPU)."""
+    ort = _onnxruntime()
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=list(providers or ["CPUExecutionProvider"]))
@@ -85,6 +101,7 @@ def validate_model(path: Path | str, precision: str | None = None) -> ModelInfo:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
+    _onnxruntime()  # a missing runtime is not a bad file: let its own error through
     try:
         session = open_session(path)
     except Exception as exc:  # ORT raises its own exception types for unreadable graphs

@@ -55,8 +55,6 @@ class BackendUnavailable(RuntimeError):
 
 def select_backend(use_tensorrt: bool, device_id: int, cpu_backend: str = "auto") -> Selection:
     """Pick the first runtime that works here, in the order the options ask for."""
-    from ezvtb_node.core.backends import onnxruntime as ort_backend
-
     requested = "tensorrt" if use_tensorrt else "directml"
     gpu_order = ("tensorrt", "cuda", "directml") if use_tensorrt else ("directml", "cuda")
     reasons: list[str] = []
@@ -67,19 +65,17 @@ def select_backend(use_tensorrt: bool, device_id: int, cpu_backend: str = "auto"
             reasons.append(f"{name}: {exc}")
             continue
         return _selection(backend, requested, reasons)
-    backend = _make_cpu_backend(cpu_backend, ort_backend)
+    backend = _make_cpu_backend(cpu_backend)
     return _selection(backend, requested, reasons)
 
 
 def make_backend(name: str, device_id: int = 0) -> Backend:
     """One runtime by name (``tensorrt``, ``cuda``, ``directml``, ``openvino``, ``onnxruntime-cpu``),
     without fallback: BackendUnavailable says why it cannot run here. For benchmarks and checks."""
-    from ezvtb_node.core.backends import onnxruntime as ort_backend
-
     if name in ("tensorrt", "cuda", "directml"):
         return _make_gpu_backend(name, device_id)
     if name in ("openvino", "onnxruntime-cpu"):
-        return _make_cpu_backend("openvino" if name == "openvino" else "onnxruntime", ort_backend)
+        return _make_cpu_backend("openvino" if name == "openvino" else "onnxruntime")
     raise ValueError(f"unknown backend {name!r}: tensorrt, cuda, directml, openvino or onnxruntime-cpu")
 
 
@@ -96,21 +92,34 @@ def _selection(backend: Backend, requested: str, reasons: list[str]) -> Selectio
     return selection
 
 
-def _make_gpu_backend(name: str, device_id: int) -> Backend:
-    from ezvtb_node.core.backends import onnxruntime as ort_backend
+def _onnxruntime_backend_module():
+    """The ONNX Runtime backend module; BackendUnavailable when no ONNX Runtime package is installed
+    (the base install has none: OpenVINO runs the CPU, GPU runtimes come with an extra)."""
+    try:
+        from ezvtb_node.core.backends import onnxruntime as ort_backend
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"ONNX Runtime is not installed ({exc}): pip install 'ezvtb-node[nvidia]' (NVIDIA), "
+            "'[directml]' (Windows) or '[onnxruntime]' (CPU), one of them"
+        ) from exc
+    return ort_backend
 
+
+def _make_gpu_backend(name: str, device_id: int) -> Backend:
     if name == "tensorrt":
         # Raises BackendUnavailable when tensorrt/pycuda are missing, the device does not exist
         # or its compute capability is below what TensorRT supports.
         from ezvtb_node.core.backends.tensorrt import TensorRtBackend
 
         return TensorRtBackend(device_id)
+    ort_backend = _onnxruntime_backend_module()
     if name == "cuda":
         return ort_backend.OnnxRuntimeBackend("CUDAExecutionProvider", device_id)
     return ort_backend.OnnxRuntimeBackend("DmlExecutionProvider", device_id)
 
 
-def _make_cpu_backend(cpu_backend: str, ort_backend) -> Backend:
+def _make_cpu_backend(cpu_backend: str) -> Backend:
+    openvino_reason = None
     if cpu_backend in ("auto", "openvino"):
         try:
             from ezvtb_node.core.backends import openvino as ov_backend
@@ -119,5 +128,12 @@ def _make_cpu_backend(cpu_backend: str, ort_backend) -> Backend:
         except BackendUnavailable as exc:
             if cpu_backend == "openvino":
                 raise
+            openvino_reason = str(exc)
             log.info("OpenVINO unavailable (%s); using ONNX Runtime on the CPU", exc)
+    try:
+        ort_backend = _onnxruntime_backend_module()
+    except BackendUnavailable as exc:
+        if openvino_reason is None:
+            raise
+        raise BackendUnavailable(f"no CPU runtime: OpenVINO: {openvino_reason}; {exc}") from exc
     return ort_backend.OnnxRuntimeBackend("CPUExecutionProvider", 0)
