@@ -112,6 +112,10 @@ TARGETS = (
     Target("Windows x86-64", ("directml", "spout"), ("win_amd64",), WINDOWS, "onnxruntime-directml"),
     Target("macOS arm64", (), ("macosx_14_0_arm64",), MACOS, None),
     Target("Linux x86-64", ("nvidia",), LINUX_PLATFORMS, LINUX, "onnxruntime-gpu"),
+    # What `run.py demo --gpu nvidia` installs on Linux: the export extra (torch) beside the GPU
+    # runtime. torch's Linux wheel brings its own CUDA wheels, which must agree with onnxruntime-gpu's
+    # (on Windows and macOS torch's wheels have no CUDA dependencies).
+    Target("Linux x86-64", ("export", "nvidia"), LINUX_PLATFORMS, LINUX, "onnxruntime-gpu"),
 )
 
 # Runs pip with the target's marker environment (see the module docstring).
