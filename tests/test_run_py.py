@@ -242,3 +242,14 @@ def test_an_unknown_job_exits_1_with_the_usage():
     assert result.returncode == 1
     assert "unknown job 'serve'" in result.stderr
     assert "usage: python run.py" in result.stderr
+
+
+def test_the_doctors_fix_for_two_onnxruntime_packages_is_a_command_run_py_understands(tmp_path):
+    from tests.doctor.test_gpu_stack import fake_distribution
+
+    fake_distribution(tmp_path, "onnxruntime", "1.32.0", "onnxruntime")
+    fake_distribution(tmp_path, "onnxruntime-gpu", "1.31.1", "onnxruntime")
+    fix = runtime.check_onnxruntime_packages([str(tmp_path)]).fix
+    command = fix.split(" (")[0].split()
+    assert command[:2] == ["python", "run.py"]
+    assert run_py.parse_args(command[2:]) == ("cli", "nvidia", ["doctor"])

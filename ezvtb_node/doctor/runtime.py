@@ -159,7 +159,7 @@ def _clash_fix(variants: Iterable[str]) -> str:
     if (_CHECKOUT_ROOT / "run.py").is_file() and (_CHECKOUT_ROOT / "pyproject.toml").is_file():
         gpu = "none" if extra == "onnxruntime" else extra
         return (
-            f"python run.py cli doctor --gpu {gpu} (uninstalls every ONNX Runtime package, then installs "
+            f"python run.py --gpu {gpu} cli doctor (uninstalls every ONNX Runtime package, then installs "
             f"what --gpu {gpu} needs); by hand: pip uninstall -y {names}, then pip install -e '.[{extra}]'"
         )
     return f"pip uninstall -y {names}, then pip install 'ezvtb-node[{extra}]'"
