@@ -366,10 +366,10 @@ def debian_packages(job: str) -> List[Tuple[str, bool, str]]:
     return wanted
 
 
-def ensure_system_packages(job: str) -> None:
+def ensure_system_packages(job: str, system: str = sys.platform) -> None:
     """Optional system libraries and tools: installed from Debian packages on Linux when root with
     apt-get; elsewhere one note on what is used instead. Never fails the job."""
-    if sys.platform.startswith("linux"):
+    if system.startswith("linux"):
         missing = [(name, why) for name, present, why in debian_packages(job) if not present]
         if not missing:
             return
@@ -392,15 +392,14 @@ def ensure_system_packages(job: str) -> None:
             }.get(name, "needed by " + why)
             say(f"      {name}: {fallback}")
         return
-    system = "Windows" if WINDOWS else "macOS" if sys.platform == "darwin" else sys.platform
-    if not any(os.path.exists(path) for path in TURBOJPEG_PATHS.get(sys.platform, [])):
-        how = (
-            "the official libjpeg-turbo 64-bit installer (C:\\libjpeg-turbo64)"
-            if WINDOWS
-            else "brew install jpeg-turbo"
-        )
+    name = {"win32": "Windows", "darwin": "macOS"}.get(system, system)
+    if not any(os.path.exists(path) for path in TURBOJPEG_PATHS.get(system, [])):
+        how = {
+            "win32": "the official libjpeg-turbo 64-bit installer (C:\\libjpeg-turbo64)",
+            "darwin": "brew install jpeg-turbo",
+        }.get(system, "installing libjpeg-turbo")
         say(
-            f"note: the frame cache uses Pillow's JPEG codec on {system} (same frames, slower); "
+            f"note: the frame cache uses Pillow's JPEG codec on {name} (same frames, slower); "
             f"{how} enables the fast one"
         )
     if job == "test":

@@ -253,3 +253,29 @@ def test_the_doctors_fix_for_two_onnxruntime_packages_is_a_command_run_py_unders
     command = fix.split(" (")[0].split()
     assert command[:2] == ["python", "run.py"]
     assert run_py.parse_args(command[2:]) == ("cli", "nvidia", ["doctor"])
+
+
+@pytest.mark.parametrize(
+    ("system", "how"), [("win32", "C:\\libjpeg-turbo64"), ("darwin", "brew install jpeg-turbo")]
+)
+def test_on_windows_and_macos_the_set_up_says_what_is_used_instead_of_debian_packages(system, how, capsys):
+    run_py.ensure_system_packages("test", system=system)
+    out = capsys.readouterr().out
+    # This machine has no libjpeg-turbo at the Windows/macOS paths: the note names the fallback and the fix.
+    assert "the frame cache uses Pillow's JPEG codec" in out and how in out
+    assert "browser-source tests run a `chromium` found on PATH and are skipped without one" in out
+    assert "error" not in out.lower() and "apt-get" not in out
+
+
+def test_the_test_job_asks_for_the_browser_and_voice_input_debian_packages():
+    demo = [name for name, _, _ in run_py.debian_packages("demo")]
+    test = [name for name, _, _ in run_py.debian_packages("test")]
+    assert demo == ["libturbojpeg0"]
+    assert test == [
+        "libturbojpeg0",
+        "chromium",
+        "espeak-ng",
+        "libportaudio2",
+        "pulseaudio",
+        "pulseaudio-utils",
+    ]
