@@ -242,7 +242,7 @@ def choose_gpu(
     found = detect()
     if found is not None:
         return "nvidia", f"nvidia-smi answered: {found}"
-    return "none", "no NVIDIA GPU answered nvidia-smi (--gpu nvidia|directml chooses one)"
+    return "none", "no NVIDIA GPU answered nvidia-smi; --gpu nvidia|directml chooses one"
 
 
 def check_gpu_fits_platform(gpu: str, system: str = sys.platform) -> None:
