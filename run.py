@@ -319,12 +319,14 @@ def ensure_venv(extras: Sequence[str]) -> None:
     if not venv_works():
         create_venv()
     pip = [venv_python(), "-m", "pip", "--disable-pip-version-check"]
-    run([*pip, "install", "--quiet", "--upgrade", "pip"], "upgrading pip")
+    try:
+        run([*pip, "install", "--quiet", "--upgrade", "pip"], "upgrading pip")
+    except SetupError as exc:  # the venv's own pip still installs; a newer one is only nicer
+        say(f"note: {exc}; carrying on with the pip the venv has")
     if remove:
-        say(
-            f"{' and '.join(remove)} installed: every ONNX Runtime package goes first, since they share "
-            f"one module{f', then {wanted} comes back' if wanted else ''}"
-        )
+        then = f", then installing {wanted}" if wanted else ""
+        found = " and ".join(remove)
+        say(f"found {found}: removing every ONNX Runtime package first (they share one module){then}")
         run([*pip, "uninstall", "--yes", *remove], "removing ONNX Runtime packages")
         for old in glob.glob(os.path.join(VENV, STAMP_PREFIX + "*")):
             os.remove(old)  # those installs are not intact any more
