@@ -18,8 +18,10 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
     checks = [runtime.check_python()]
     checks += [runtime.check_package(package) for package in runtime.PACKAGES]
     checks += [
+        runtime.check_onnxruntime_packages(),
         runtime.check_onnxruntime_providers(),
         runtime.check_cuda(),
+        runtime.check_cuda_driver(),
         runtime.check_tensorrt(),
         runtime.check_directml(),
         runtime.check_spout(config is not None and any(_kind(spec) == "spout" for spec in config.output)),

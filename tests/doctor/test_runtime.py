@@ -43,11 +43,21 @@ def test_unimportable_optional_package_only_warns(monkeypatch):
     assert check.fix.startswith("pip install openvino")
 
 
-def test_onnxruntime_missing_fails_the_provider_check(monkeypatch):
+def test_onnxruntime_missing_is_fine_while_openvino_runs_the_cpu(monkeypatch):
+    pytest.importorskip("openvino")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    checks = run_checks(quiet_config())
-    assert by_name(checks, "package onnxruntime").status == "fail"
-    assert by_name(checks, "onnxruntime providers").status == "fail"
+    check = by_name(run_checks(quiet_config()), "onnxruntime providers")
+    assert check.status == "ok"
+    assert "OpenVINO runs the CPU" in check.detail
+
+
+def test_no_cpu_runtime_at_all_fails_the_provider_check(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    check = by_name(run_checks(quiet_config()), "onnxruntime providers")
+    assert check.status == "fail"
+    assert "neither openvino nor onnxruntime" in check.detail
+    assert check.fix == "pip install openvino"
 
 
 def test_onnxruntime_providers_include_the_cpu():
