@@ -223,7 +223,8 @@ def pip_into(python: Path, *args: str) -> None:
 def built_engines() -> Path:
     """The engines folder with the separable fp32 set the CPU demo renders (built once per checkout;
     the real-THA3 tests use the same folder)."""
-    from ezvtb_node.core.engines import ensure_engine_set
+    from ezvtb_node.core.models.tha3_build import ensure_engine_set
+
     from ezvtb_node.paths import engines_dir
 
     ensure_engine_set("separable", "fp32", progress=False)
