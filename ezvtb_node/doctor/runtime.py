@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from ezvtb_node.doctor.check import Check
 
@@ -511,3 +512,28 @@ def check_libjpeg_turbo() -> Check:
             "or the libjpeg-turbo installer (Windows)",
         )
     return Check("libjpeg-turbo", "ok", "loaded by PyTurboJPEG")
+
+
+def check_portaudio(voice_wanted: bool, load: Callable[[], Any] | None = None) -> Check:
+    """PortAudio for the voice input (``--audio``): sounddevice loads it on import. ``load``
+    replaces that import in tests."""
+    try:
+        sounddevice = (load or (lambda: importlib.import_module("sounddevice")))()
+        inputs = [d for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
+    except Exception as exc:  # OSError when the library is missing, anything from a broken install
+        fix = (
+            "apt-get install libportaudio2 (Debian/Ubuntu)"
+            if sys.platform.startswith("linux")
+            else "pip install --force-reinstall sounddevice (its wheel brings PortAudio)"
+        )
+        status = "warn" if voice_wanted else "ok"
+        note = "" if voice_wanted else "; only the voice input (--audio) needs it"
+        return Check("PortAudio", status, f"sounddevice cannot load PortAudio ({exc}){note}", fix)
+    if not inputs:
+        return Check(
+            "PortAudio",
+            "warn" if voice_wanted else "ok",
+            "loaded, but no input device (microphone) found",
+            "plug in or enable a microphone; `ezvtb-node voice devices` lists what PortAudio sees",
+        )
+    return Check("PortAudio", "ok", f"loaded; {len(inputs)} input device(s)")

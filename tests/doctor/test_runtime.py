@@ -8,7 +8,7 @@ from importlib import metadata
 import pytest
 
 from ezvtb_node import cli
-from ezvtb_node.doctor import Check, run_checks
+from ezvtb_node.doctor import Check, run_checks, runtime
 from ezvtb_node.doctor.commands import format_table
 from ezvtb_node.doctor.runtime import check_cuda, check_python
 from tests.doctor.conftest import by_name, quiet_config, write_engine_set
@@ -187,3 +187,23 @@ def test_table_keeps_paths_and_commands_whole():
     assert path in table.replace("\n", " ").split()
     assert table.splitlines()[0].startswith("✗ frame cache")
     assert "0 ok, 0 warnings, 1 failed" in table
+
+
+def test_portaudio_is_found_with_the_input_devices_it_sees():
+    class FakeSounddevice:
+        @staticmethod
+        def query_devices():
+            return [{"max_input_channels": 2}, {"max_input_channels": 0}]
+
+    check = runtime.check_portaudio(True, load=lambda: FakeSounddevice)
+    assert (check.status, check.detail) == ("ok", "loaded; 1 input device(s)")
+
+
+def test_missing_portaudio_warns_with_the_fix_only_when_the_voice_input_is_wanted():
+    def missing():
+        raise OSError("PortAudio library not found")
+
+    wanted = runtime.check_portaudio(True, load=missing)
+    assert wanted.status == "warn" and "PortAudio library not found" in wanted.detail
+    assert ("libportaudio2" if sys.platform.startswith("linux") else "sounddevice") in wanted.fix
+    assert runtime.check_portaudio(False, load=missing).status == "ok"
