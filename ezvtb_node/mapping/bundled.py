@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -18,12 +19,42 @@ _ARKIT = frozenset(ARKIT_BLENDSHAPES)
 _PHONE_SOURCES = frozenset({"ifacialmocap", "facemotion3d"})
 
 
+# The package the wheel ships the mapping files in. pyproject.toml builds it from the top-level
+# `mappings/` folder (`[tool.setuptools.package-dir]`), so the repository keeps one copy.
+_BUNDLED_PACKAGE = "ezvtb_node.bundled_mappings"
+
+
 def bundled_mappings_dir() -> Path:
-    """The folder of the mapping files that come with ezvtb-node."""
-    return Path(__file__).resolve().parents[2] / "mappings"
+    """The folder of the mapping files that come with ezvtb-node (a real folder: callers glob it).
+
+    Installed from a wheel: the package data ``ezvtb_node.bundled_mappings``. Editable install or
+    plain checkout: the checkout's top-level ``mappings/`` (the editable finder may map the package
+    there, or may not know it; either way it is that folder). The package is found through the
+    import system rather than ``importlib.resources.files``: it has no ``__init__.py`` (the user's
+    mapping folder stays free of Python files), and for such a namespace package ``files()`` gives
+    a MultiplexedPath instead of a folder before Python 3.12.
+    Raises FileNotFoundError naming both places when neither exists.
+    """
+    try:
+        spec = importlib.util.find_spec(_BUNDLED_PACKAGE)
+    except ImportError:  # a broken finder on sys.path: fall back to the checkout
+        spec = None
+    if spec is not None:
+        for location in spec.submodule_search_locations or ():
+            folder = Path(location)
+            if folder.is_dir() and any(folder.glob("*.toml")):
+                return folder
+    checkout = Path(__file__).resolve().parents[2] / "mappings"
+    if checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(
+        f"the bundled mapping files are missing: expected the package {_BUNDLED_PACKAGE} "
+        f"(an installed ezvtb-node) or the folder {checkout} (a source checkout); reinstall ezvtb-node"
+    )
 
 
 def bundled_names() -> list[str]:
+    """Names of the bundled mappings (file stems), sorted."""
     return sorted(p.stem for p in bundled_mappings_dir().glob("*.toml"))
 
 

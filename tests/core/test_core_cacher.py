@@ -27,6 +27,8 @@ def test_repeated_pose_is_served_from_the_cacher(tiny_engine_dir, character):
     core = make_core(tiny_engine_dir, use_cacher=True, cacher_on_database=False)
     core.setImage(character)
     first = core.inference(a_pose(0.3))[0].copy()
+    # The cacher stores frames on its own thread: wait for it, or the next lookup may run first.
+    core._cacher.flush()
     body_runs = core.stats()["model_cache"]
     second = core.inference(a_pose(0.3))[0]
     np.testing.assert_array_equal(first, second)
@@ -53,6 +55,7 @@ def test_another_image_never_hits_the_first_images_frames(tiny_engine_dir, chara
     core = make_core(tiny_engine_dir, use_cacher=True, cacher_on_database=False)
     core.setImage(character)
     core.inference(a_pose(0.1))
+    core._cacher.flush()  # the first image's frame is stored, so a wrong hit would show
     other = character.copy()
     other[..., 1] = 255 - other[..., 1]
     core.setImage(other)

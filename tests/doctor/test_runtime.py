@@ -8,7 +8,7 @@ from importlib import metadata
 import pytest
 
 from ezvtb_node import cli
-from ezvtb_node.doctor import Check, run_checks
+from ezvtb_node.doctor import Check, run_checks, runtime
 from ezvtb_node.doctor.commands import format_table
 from ezvtb_node.doctor.runtime import check_cuda, check_python
 from tests.doctor.conftest import by_name, quiet_config, write_engine_set
@@ -43,11 +43,21 @@ def test_unimportable_optional_package_only_warns(monkeypatch):
     assert check.fix.startswith("pip install openvino")
 
 
-def test_onnxruntime_missing_fails_the_provider_check(monkeypatch):
+def test_onnxruntime_missing_is_fine_while_openvino_runs_the_cpu(monkeypatch):
+    pytest.importorskip("openvino")
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
-    checks = run_checks(quiet_config())
-    assert by_name(checks, "package onnxruntime").status == "fail"
-    assert by_name(checks, "onnxruntime providers").status == "fail"
+    check = by_name(run_checks(quiet_config()), "onnxruntime providers")
+    assert check.status == "ok"
+    assert "OpenVINO runs the CPU" in check.detail
+
+
+def test_no_cpu_runtime_at_all_fails_the_provider_check(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    check = by_name(run_checks(quiet_config()), "onnxruntime providers")
+    assert check.status == "fail"
+    assert "neither openvino nor onnxruntime" in check.detail
+    assert check.fix == "pip install openvino"
 
 
 def test_onnxruntime_providers_include_the_cpu():
@@ -177,3 +187,23 @@ def test_table_keeps_paths_and_commands_whole():
     assert path in table.replace("\n", " ").split()
     assert table.splitlines()[0].startswith("✗ frame cache")
     assert "0 ok, 0 warnings, 1 failed" in table
+
+
+def test_portaudio_is_found_with_the_input_devices_it_sees():
+    class FakeSounddevice:
+        @staticmethod
+        def query_devices():
+            return [{"max_input_channels": 2}, {"max_input_channels": 0}]
+
+    check = runtime.check_portaudio(True, load=lambda: FakeSounddevice)
+    assert (check.status, check.detail) == ("ok", "loaded; 1 input device(s)")
+
+
+def test_missing_portaudio_warns_with_the_fix_only_when_the_voice_input_is_wanted():
+    def missing():
+        raise OSError("PortAudio library not found")
+
+    wanted = runtime.check_portaudio(True, load=missing)
+    assert wanted.status == "warn" and "PortAudio library not found" in wanted.detail
+    assert ("libportaudio2" if sys.platform.startswith("linux") else "sounddevice") in wanted.fix
+    assert runtime.check_portaudio(False, load=missing).status == "ok"

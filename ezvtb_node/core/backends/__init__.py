@@ -123,6 +123,7 @@ def make_cpu_backend(cpu_backend: str = "auto", threads: int = 0) -> Backend:
 
     ``threads``: inference threads (0: one per core).
     """
+    openvino_reason = None
     if cpu_backend in ("auto", "openvino"):
         try:
             from ezvtb_node.core.backends import openvino as ov_backend
@@ -131,8 +132,15 @@ def make_cpu_backend(cpu_backend: str = "auto", threads: int = 0) -> Backend:
         except BackendUnavailable as exc:
             if cpu_backend == "openvino":
                 raise
+            openvino_reason = str(exc)
             log.info("OpenVINO unavailable (%s); using ONNX Runtime on the CPU", exc)
-    return _onnxruntime_module().OnnxRuntimeBackend("CPUExecutionProvider", 0, threads=threads)
+    try:
+        ort_backend = _onnxruntime_module()
+    except BackendUnavailable as exc:
+        if openvino_reason is None:
+            raise
+        raise BackendUnavailable(f"no CPU runtime: OpenVINO: {openvino_reason}; {exc}") from exc
+    return ort_backend.OnnxRuntimeBackend("CPUExecutionProvider", 0, threads=threads)
 
 
 def _onnxruntime_module():

@@ -18,7 +18,7 @@ from ezvtb_node.core.backends import BackendUnavailable
 
 _NAMES = {
     "CPUExecutionProvider": ("onnxruntime-cpu", "cpu", "'onnxruntime'"),
-    "CUDAExecutionProvider": ("cuda", "gpu", "'onnxruntime-gpu' (pip install 'ezvtb-node[cuda]')"),
+    "CUDAExecutionProvider": ("cuda", "gpu", "'onnxruntime-gpu' (pip install 'ezvtb-node[nvidia]')"),
     "DmlExecutionProvider": ("directml", "gpu", "'onnxruntime-directml' (Windows)"),
 }
 # Device names of OrtValue / IO binding for each provider.

