@@ -224,7 +224,6 @@ def built_engines() -> Path:
     """The engines folder with the separable fp32 set the CPU demo renders (built once per checkout;
     the real-THA3 tests use the same folder)."""
     from ezvtb_node.core.models.tha3_build import ensure_engine_set
-
     from ezvtb_node.paths import engines_dir
 
     ensure_engine_set("separable", "fp32", progress=False)
