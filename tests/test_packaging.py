@@ -215,6 +215,9 @@ def pip_into(python: Path, *args: str) -> None:
         capture_output=True,
         text=True,
         timeout=600,
+        # Without PYTHONPATH (tests/conftest.py points it at this checkout): pip would find this
+        # checkout's ezvtb_node on the target's path, count it as installed and copy nothing.
+        env=clean_env(),
     )
     assert result.returncode == 0, f"pip install {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
 
