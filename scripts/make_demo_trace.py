@@ -9,10 +9,10 @@ raises the brows and glances sideways, with the noise and timing of a 60 Hz iPho
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 import math
-import sys
 
 import numpy as np
 
@@ -77,4 +77,6 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "ezvtb_node/data/demo_performance.jsonl.gz")
+    parser = argparse.ArgumentParser(description="Write the bundled demo performance trace.")
+    parser.add_argument("path", nargs="?", default="ezvtb_node/data/demo_performance.jsonl.gz")
+    main(parser.parse_args().path)
