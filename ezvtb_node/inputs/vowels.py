@@ -377,6 +377,13 @@ class CalibrationResult:
     warnings: list[str]
 
 
+def _runs_above(db: np.ndarray, threshold: float) -> list[Segment]:
+    """The runs of consecutive frames louder than ``threshold``, in order."""
+    above = np.concatenate([[False], db > threshold, [False]])
+    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
+    return [Segment(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
 def find_segments(db: np.ndarray, hop_s: float = CALIBRATION_HOP_S) -> tuple[list[Segment], float]:
     """Sounds separated by pauses in a loudness track; returns them and the threshold used (dBFS).
 
@@ -392,9 +399,7 @@ def find_segments(db: np.ndarray, hop_s: float = CALIBRATION_HOP_S) -> tuple[lis
             f"{loud - quiet:.0f} dB (need {MIN_CONTRAST_DB:.0f}): leave silent pauses between the vowels"
         )
     threshold = (quiet + loud) / 2.0
-    above = np.concatenate([[False], db > threshold, [False]])
-    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
-    runs = [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2], strict=True)]
+    runs = [[run.start, run.end] for run in _runs_above(db, threshold)]
     merged: list[list[int]] = []
     for run in runs:
         if merged and (run[0] - merged[-1][1]) * hop_s < MERGE_GAP_S:
@@ -502,9 +507,7 @@ def calibrate_takes(
                 f"{quiet_db:.0f} dBFS): speak up or move closer to the microphone"
             )
         threshold = (quiet_db + loud) / 2.0
-        above = np.concatenate([[False], db > threshold, [False]])
-        edges = np.flatnonzero(np.diff(above.astype(np.int8)))
-        runs = [Segment(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+        runs = _runs_above(db, threshold)
         best = max(runs, key=lambda s: s.end - s.start)
         if (best.end - best.start) * CALIBRATION_HOP_S < MIN_SOUND_S * 2:
             raise CalibrationError(f"expected a steady '{v}' of half a second or more, got {best.seconds()}")
