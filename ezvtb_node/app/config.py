@@ -33,7 +33,7 @@ NODE_CORE_DEFAULTS: dict[str, tuple[Any, str]] = {
 
 # TOML has no null: a path option that get_core() takes as None is "" in node.toml and on flags.
 _PATH_TYPES = {"str | None": str}
-_PLAIN_TYPES = {"str": str, "float": float, "int": int, "bool": bool, "list[str]": list}
+_PLAIN_TYPES = {"str": str, "float": float, "int": int, "bool": bool}
 
 
 def _toml_value(value: Any) -> str:
@@ -184,10 +184,6 @@ NodeConfig.__doc__ = """Every setting of the node, flat:
 section and help."""
 
 
-def _field_type(f: dataclasses.Field) -> type:
-    return f.type if isinstance(f.type, type) else _PLAIN_TYPES[str(f.type)]
-
-
 def config_fields() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(NodeConfig)}
 
@@ -210,7 +206,7 @@ def load_config_file(path: Path) -> dict[str, Any]:
             if f is None or f.metadata["section"] != section:
                 where = f"[{f.metadata['section']}]" if f else "no section"
                 raise ValueError(f"{path}: unknown key {key!r} in [{section}] (it belongs in {where})")
-            values[key] = _coerce(path, key, value, _field_type(f))
+            values[key] = _coerce(path, key, value, f.type)
     return values
 
 
@@ -229,7 +225,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per config key; defaults are None so only given flags override the file."""
     for f in dataclasses.fields(NodeConfig):
         flag = "--" + f.name.replace("_", "-")
-        kind = _field_type(f)
+        kind = f.type  # every NodeConfig field has a plain type: str, int, float, bool or list
         if kind is bool:
             parser.add_argument(
                 flag,
