@@ -7,9 +7,10 @@ neck_z > 0 tilts it toward her own right shoulder, head_x < 0 tips it down, iris
 looks to her own right, iris_rotation_x > 0 looks up, eye_wink_left closes her own left eye.
 
 VMC angles are Unity's (left-handed, Y up, the avatar facing +Z): yaw > 0 turns the avatar to its
-own right, pitch > 0 tips it down, roll > 0 tilts it toward its own left shoulder. iFacialMocap's
-are ARKit's (right-handed, +Z out of the face): yaw > 0 turns the face to its own left, pitch > 0
-tips it down, roll > 0 tilts it toward its own right shoulder. So the same physical turn arrives with
+own right, pitch > 0 tips it down, roll > 0 tilts it toward its own left shoulder. iFacialMocap's,
+as the THA3 demo's formula (REFERENCE.md §6) reads them, are ARKit's (right-handed, +Z out of the
+face): yaw > 0 turns the face to its own left, pitch > 0 tips it down, roll > 0 tilts it toward its
+own right shoulder. So the same physical turn arrives with
 opposite yaw and roll signs, and each file undoes its own sender's convention.
 """
 
