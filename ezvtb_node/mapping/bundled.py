@@ -9,12 +9,17 @@ from pathlib import Path
 from ezvtb_node.channels import ARKIT_BLENDSHAPES
 
 # The node's choice for VMC when the user leaves it on "auto": perfect-sync models send ARKit
-# names, ordinary VRM models send the VRM presets.
+# names, ordinary VRM models send the VRM presets. A stray ARKit-looking clip on a VRM model
+# (`TongueOut`, a custom `Mouth_L` read as `mouthLeft`) must not switch the stream, so perfect
+# sync needs the shapes its mapping cannot do without and at least half of the 52. Presets sent
+# beside a perfect-sync stream are not dropped either: vmc_perfect_sync.toml reads them too.
 VMC_AUTO = "auto"
 VMC_PERFECT_SYNC = "vmc_perfect_sync"
 VMC_VRM = "vmc_vrm"
 VOICE = "voice"
 _ARKIT = frozenset(ARKIT_BLENDSHAPES)
+PERFECT_SYNC_REQUIRED = frozenset({"eyeBlinkLeft", "eyeBlinkRight", "jawOpen"})
+PERFECT_SYNC_MIN_SHAPES = len(ARKIT_BLENDSHAPES) // 2
 # Sources whose frames carry ARKit names from a phone (they use the iFacialMocap mapping).
 _PHONE_SOURCES = frozenset({"ifacialmocap", "facemotion3d"})
 
@@ -89,4 +94,11 @@ def choose_mapping(
         return ifacialmocap_choice
     if vmc_choice != VMC_AUTO:
         return vmc_choice
-    return VMC_PERFECT_SYNC if any(name in _ARKIT for name in channels) else VMC_VRM
+    return VMC_PERFECT_SYNC if is_perfect_sync(channels) else VMC_VRM
+
+
+def is_perfect_sync(channels: Iterable[str]) -> bool:
+    """Whether a VMC frame's channel names come from a perfect-sync model: the ARKit shapes the
+    perfect-sync mapping cannot do without (both blinks and the jaw), and half of the 52 or more."""
+    arkit = _ARKIT.intersection(channels)
+    return arkit >= PERFECT_SYNC_REQUIRED and len(arkit) >= PERFECT_SYNC_MIN_SHAPES

@@ -134,3 +134,9 @@ def random_arkit_frames(count: int, seed: int) -> list[dict[str, float]]:
         frame.update({name: float(rng.uniform(-25, 25)) for name in ("head.yaw", "head.pitch", "head.roll")})
         frames.append(frame)
     return frames
+
+
+def as_vmc_angles(frame: dict[str, float]) -> dict[str, float]:
+    """The same face as a VMC sender reports it: iFacialMocap's angles (ARKit, right-handed) and
+    VMC's (Unity, left-handed, REFERENCE.md §4) agree on pitch and have opposite yaw and roll."""
+    return {**frame, "head.yaw": -frame["head.yaw"], "head.roll": -frame["head.roll"]}

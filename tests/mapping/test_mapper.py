@@ -239,7 +239,8 @@ def test_vrm_mapping_turns_presets_into_expressions():
     assert pose[AAA] == pytest.approx(0.9, abs=0.005)
     assert pose[WINK_L] == pytest.approx(1.0) and pose[WINK_R] == 0.0
     assert pose[POSE_INDEX["iris_rotation_y"]] == pytest.approx(0.5, abs=0.021)  # iris step 0.04
-    assert pose[HEAD_Y] == pytest.approx(-0.5) and pose[POSE_INDEX["body_y"]] == pytest.approx(-0.5)
+    # VMC yaw > 0 turns the avatar to its own right, and so the character (head_y > 0).
+    assert pose[HEAD_Y] == pytest.approx(0.5) and pose[POSE_INDEX["body_y"]] == pytest.approx(0.5)
     joyful = mapper.update({"vrm.Joy": 1.0, "vrm.Blink": 1.0}, 0.1)[0]
     assert joyful[WINK_L] == 0.0 and joyful[POSE_INDEX["eye_happy_wink_right"]] == pytest.approx(1.0)
     assert joyful[POSE_INDEX["mouth_raised_corner_left"]] == pytest.approx(1.0)
