@@ -156,6 +156,11 @@ class DatagramReplay(_PacedReplay):
                 merged[reason] = merged.get(reason, 0) + count
         return merged
 
+    def _on_lost(self) -> None:
+        # As a live receiver does: the recording paused, whoever sends next starts afresh.
+        for decoder in list(self._decoders.values()):
+            decoder.reset()
+
     def _parse(self, line: str, where: str) -> tuple[float, tuple[str, bytes]]:
         try:
             obj = json.loads(line)
