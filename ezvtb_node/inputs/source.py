@@ -165,4 +165,4 @@ class FrameSource:
             self._on_lost()
 
     def _on_lost(self) -> None:
-        """Hook after the lost state was published: a source forgets what its sender sent."""
+        """Hook after the lost state was published (replays forget what their decoders hold)."""

@@ -5,10 +5,10 @@ without blocking, so a burst costs one wake-up and stop() returns at once. Decod
 tags or sleep: a sender whose clock runs ahead cannot delay anything.
 
 Decoded state belongs to one sender: when a datagram comes from another address or port than the
-previous one, or the source went lost, the decoder is reset first (``sender_changes`` counts the
-switches), so what a sender that left last sent never shows on the next one's character. Two
-programs sending to one port at once therefore reset each other: pick one with ``allow_from`` or
-give each its own port.
+previous one, or after no datagram for ``lost_after`` seconds, the decoder is reset first
+(``sender_changes`` counts the switches), so what a sender that left sent never shows on the next
+one's character. Two programs sending to one port at once therefore reset each other: pick one
+with ``allow_from`` or give each its own port.
 """
 
 from __future__ import annotations
@@ -80,6 +80,13 @@ class UdpReceiver(FrameSource):
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
         self._sender: tuple | None = None  # (address, port) of the datagrams decoded last
+        self._sender_heard_at = 0.0
+
+    @property
+    def sender(self) -> tuple | None:
+        """(address, port) of the sender whose state the decoder holds; None before one or after
+        it fell silent for ``lost_after`` seconds."""
+        return self._sender
 
     @property
     def address(self) -> tuple[str, int]:
@@ -145,6 +152,10 @@ class UdpReceiver(FrameSource):
                 self._drain(sock)
             now = time.monotonic()
             self._check_lost(now)
+            if self._sender is not None and now >= self._sender_heard_at + self.lost_after:
+                # Silent (lost, or held by its own status and quiet): whoever sends next starts afresh.
+                self.decoder.reset()
+                self._sender = None
             self._on_tick(now)
 
     def _drain(self, sock: socket.socket) -> None:
@@ -179,16 +190,13 @@ class UdpReceiver(FrameSource):
                 self._counters.add("sender_changes")
                 self.decoder.reset()
             self._sender = addr
+        self._sender_heard_at = received_at
         if self._tap is not None:
             self._tap(self.decoder.source, data, received_at)
         frames = self.decoder.feed(data, received_at)
         for frame in frames:
             self._publish(frame)
         self._on_datagram(addr, received_at, len(frames))
-
-    def _on_lost(self) -> None:
-        self.decoder.reset()
-        self._sender = None
 
     def _on_tick(self, now: float) -> None:
         """Periodic hook on the receive thread (about every 50 ms while idle and after each burst)."""

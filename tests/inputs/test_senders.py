@@ -207,3 +207,13 @@ def test_a_new_ifacialmocap_sender_does_not_get_the_last_head_of_the_one_before(
     frame = sink.next()
     assert not any(name.startswith("head.") for name in frame.channels)
     assert wait_until(lambda: ifm.stats()["sender_changes"] == 1)
+
+
+def test_a_sender_held_by_not_loaded_that_falls_silent_is_forgotten(sink, udp):
+    with VmcReceiver(port=0, on_frame=sink, lost_after=0.2) as vmc:
+        udp.sendto(bundle(IMMEDIATE, message("/VMC/Ext/OK", 0), blend("jawOpen", 0.5), APPLY), vmc.address)
+        assert sink.next().lost
+        assert wait_until(lambda: vmc.sender is None), "silence for lost_after forgets the sender"
+        udp.sendto(bundle(IMMEDIATE, blend("jawOpen", 0.25), APPLY), vmc.address)  # no OK this time
+        frame = sink.next()
+        assert not frame.lost and frame.channels == {"jawOpen": 0.25}
