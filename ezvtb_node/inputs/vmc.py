@@ -193,7 +193,7 @@ class VmcDecoder:
         except UnicodeDecodeError:
             self._bad("bad_utf8", "an OSC string that is not UTF-8")
             return True
-        if _arguments_end(data, data[tags_at + 1 : tags_end].decode("latin-1")) > len(data):
+        if _arguments_end(data, data[tags_at + 1 : tags_end], (tags_end + 4) & ~3) > len(data):
             # python-osc fills a float cut short with zeros (for Reaktor); a cut datagram is not a 0.
             return self._bad("bad_osc", "a datagram with a truncated OSC message (an argument cut short)")
         out.append((handler, params, address))
@@ -331,10 +331,12 @@ class VmcDecoder:
 _Handler = Callable[[list, bytes, float, list[TrackingFrame]], None]
 
 
-def _arguments_end(data: bytes, tags: str) -> int:
-    """Where the arguments of a message with type tags ``tags`` end (may be past the datagram's end)."""
-    index = (data.find(b"\x00", (data.find(b"\x00") + 4) & ~3) + 4) & ~3  # after the type tag string
-    for tag in tags:
+def _arguments_end(data: bytes, tags: bytes, index: int) -> int:
+    """Where the arguments (type tags ``tags``, starting at ``index``) of a message end; past the
+    datagram's end when it was cut short."""
+    if tags[:1] == b"s" and not tags[1:].strip(b"f"):  # the VMC shape (a name, then floats): fast
+        return ((data.find(b"\x00", index) + 4) & ~3) + 4 * (len(tags) - 1)
+    for tag in tags.decode("latin-1"):
         if tag == "s":
             index = (data.find(b"\x00", index) + 4) & ~3
         elif tag == "b":
