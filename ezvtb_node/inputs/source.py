@@ -162,7 +162,3 @@ class FrameSource:
         # (a + b) - a >= b does not always hold in floating point.
         if last is not None and not last.lost and live_at is not None and now >= live_at + self.lost_after:
             self._publish(last.marked_lost(now))
-            self._on_lost()
-
-    def _on_lost(self) -> None:
-        """Hook after the lost state was published (replays forget what their decoders hold)."""

@@ -15,7 +15,7 @@ of its messages are applied, not even those complete before the fault. A well-fo
 arguments are unusable (too few, wrong type, NaN, a zero rotation) is counted and skipped alone.
 
 The state belongs to one sender: ``reset()`` (called by the receiver when another address or port
-starts sending, and when the source goes lost) forgets blend values, bones and the
+starts sending, or after ``lost_after`` seconds without a datagram) forgets blend values, bones and the
 ``/VMC/Ext/OK`` status, so nothing of a sender that left shows on the next one's character.
 
 At most ``MAX_BLEND_NAMES`` distinct clip names are kept per sender (real models have tens to a

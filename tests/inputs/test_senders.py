@@ -3,7 +3,9 @@ loopback (each its own socket, so its own address and port), waiting on publishe
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import math
 import socket
 import struct
@@ -11,7 +13,7 @@ import threading
 
 import pytest
 
-from ezvtb_node.inputs import IFacialMocapReceiver, VmcReceiver
+from ezvtb_node.inputs import DatagramReplay, IFacialMocapReceiver, VmcReceiver
 from ezvtb_node.inputs.commands import LiveTable
 from ezvtb_node.inputs.vmc import MAX_BLEND_NAMES
 
@@ -217,3 +219,35 @@ def test_a_sender_held_by_not_loaded_that_falls_silent_is_forgotten(sink, udp):
         udp.sendto(bundle(IMMEDIATE, blend("jawOpen", 0.25), APPLY), vmc.address)  # no OK this time
         frame = sink.next()
         assert not frame.lost and frame.channels == {"jawOpen": 0.25}
+
+
+def test_a_datagram_with_a_bundle_nested_too_deep_applies_none_of_its_messages(vmc, sink, udp):
+    too_deep = blend("A", 1.0)
+    for _ in range(9):
+        too_deep = bundle(IMMEDIATE, too_deep)
+    udp.sendto(bundle(IMMEDIATE, blend("jawOpen", 0.75), too_deep, APPLY), vmc.address)
+    udp.sendto(bundle(IMMEDIATE, blend("eyeBlinkLeft", 1.0), APPLY), vmc.address)
+    assert sink.next().channels == {"eyeBlinkLeft": 1.0}
+    assert vmc.stats()["bundle_too_deep"] == 1
+
+
+def test_a_capture_replay_forgets_the_sender_where_the_recording_pauses(tmp_path, sink):
+    capture = tmp_path / "capture.jsonl"
+    records = [
+        (0.0, bundle(IMMEDIATE, blend("eyeBlinkLeft", 1.0), APPLY)),
+        (2.0, bundle(IMMEDIATE, blend("jawOpen", 0.5), APPLY)),  # after a pause longer than lost_after
+    ]
+    capture.write_text(
+        "".join(
+            json.dumps({"t": t, "source": "vmc", "datagram": base64.b64encode(data).decode()}) + "\n"
+            for t, data in records
+        )
+    )
+    with DatagramReplay(capture, speed=math.inf, lost_after=0.5, on_frame=sink) as replay:
+        assert replay.wait_done(30)
+    frames = sink.drain()
+    assert [(frame.lost, frame.channels) for frame in frames[:3]] == [
+        (False, {"eyeBlinkLeft": 1.0}),
+        (True, {"eyeBlinkLeft": 1.0}),
+        (False, {"jawOpen": 0.5}),
+    ]
