@@ -183,7 +183,10 @@ class LiveTable:
             state = "waiting" if frame is None else "LOST" if frame.lost else "tracking"
             drops = " ".join(f"{k}={v}" for k, v in stats.items() if v and k not in _NOT_DROPS) or "none"
             rates = "  ".join(f"{key}/s {value:6.1f}" for key, value in rate.items())
-            lines.append(f"[{source.name}] {state}  {rates}  frames {stats['frames']}  drops: {drops}")
+            sender = getattr(source, "sender", None)
+            sender_text = f"  from {sender[0]}:{sender[1]}" if sender else ""
+            header = f"[{source.name}] {state}  {rates}  frames {stats['frames']}  drops: {drops}"
+            lines.append(header + sender_text)
             if frame is not None:
                 cells = [f"{name:>20} {value:8.3f}" for name, value in sorted(frame.channels.items())]
                 lines.extend("  ".join(cells[i : i + 3]) for i in range(0, len(cells), 3))
