@@ -116,3 +116,14 @@ def test_listen_without_source_flags_opens_vmc_and_ifacialmocap_and_run_only_vmc
 def test_bad_source_settings_name_the_setting_before_anything_opens(settings, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         SourceSettings(**settings).validate()
+
+
+def test_the_node_checks_and_opens_the_facemotion3d_port_it_now_takes():
+    from ezvtb_node.app.assembly import listeners, make_sources
+
+    config = NodeConfig(vmc="off", facemotion3d="on", allow=["192.0.2.9"], output=["null"], control="off")
+    checked = {(use.label, use.protocol, use.host, use.port) for use in listeners(config)}
+    assert checked == {("Facemotion3D", "udp", "127.0.0.1", 49993)}
+    (source,) = make_sources(config, lambda frame: None)
+    assert (source.name, source.host, source.port) == ("facemotion3d", "127.0.0.1", 49993)
+    assert source.allow_from == {"192.0.2.9"}
