@@ -4,14 +4,14 @@ Every key lives in a TOML section for readability, and every key is also a flag 
 ``ezvtb-node run`` (``--`` + the key with dashes). Flags win over the file, the file over the
 defaults. ``ezvtb-node run --print-config`` prints the merged result as TOML.
 
-The tracking-source keys of ``[input]`` are not written here either: they are the fields of
-``inputs.settings.SourceSettings``, whose flags ``listen`` and ``record`` take too (same names, same
-aliases), so a source that works there works in ``run``.
-
 The ``[core]`` section is not written here: it is every field of ``CoreOptions`` (the options of
 ``get_core()``), with the same names, help and defaults, so a new core option is a node.toml key
 and a ``run`` flag the moment it exists. ``NODE_CORE_DEFAULTS`` lists the few defaults the node
 changes on purpose, each with its reason.
+
+Nor are the tracking-source keys of ``[input]``: they are the fields of
+``inputs.settings.SourceSettings``, whose flags ``listen`` and ``record`` take too (same names, same
+aliases), so a source that works there works in ``run``.
 """
 
 from __future__ import annotations
