@@ -16,11 +16,10 @@ from typing import Any
 
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.endpoints import PortUse, parse_endpoint, port_problem
-from ezvtb_node.inputs import FrameSource, IFacialMocapReceiver, VmcReceiver, open_replay
-from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFACIALMOCAP_PORT
+from ezvtb_node.inputs import FrameSource, open_replay
+from ezvtb_node.inputs.settings import make_tracking_sources, receiver_ports
 from ezvtb_node.inputs.source import FrameCallback
-from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
-from ezvtb_node.mapping import load_mapping
+from ezvtb_node.mapping import CALIBRATE_OSC_ADDRESS, load_mapping
 from ezvtb_node.mapping.bundled import resolve_mapping_path, vmc_candidates
 from ezvtb_node.outputs import make_sink
 from ezvtb_node.outputs.base import FrameSink
@@ -35,39 +34,13 @@ class NodeError(RuntimeError):
 
 
 # -- addresses ------------------------------------------------------------------------------------
-def vmc_endpoint(config: Any) -> tuple[str, int] | None:
-    return parse_endpoint(config.vmc, "127.0.0.1", VMC_PORT, "vmc")
-
-
-def ifacialmocap_endpoint(config: Any) -> tuple[str, int] | None:
-    """Loopback unless a phone address is given: then the phone's packets must reach us (0.0.0.0)."""
-    host = "0.0.0.0" if config.ifacialmocap_phone else "127.0.0.1"
-    endpoint = parse_endpoint(config.ifacialmocap, host, IFACIALMOCAP_PORT, "ifacialmocap")
-    if endpoint is None and config.ifacialmocap_phone:
-        return host, IFACIALMOCAP_PORT
-    return endpoint
-
-
 def control_endpoint(config: Any) -> tuple[str, int] | None:
     return parse_endpoint(config.control, "127.0.0.1", CONTROL_PORT, "control")
 
 
 def listeners(config: Any) -> list[PortUse]:
     """Every port the node would listen on with ``config`` (port 0 = any free port: left out)."""
-    uses = []
-    if not config.replay:
-        if (vmc := vmc_endpoint(config)) is not None:
-            uses.append(PortUse("VMC", "udp", *vmc, VmcReceiver.PORT_CULPRITS, "set another port with --vmc"))
-        if (ifm := ifacialmocap_endpoint(config)) is not None:
-            uses.append(
-                PortUse(
-                    "iFacialMocap",
-                    "udp",
-                    *ifm,
-                    IFacialMocapReceiver.PORT_CULPRITS,
-                    "set another port with --ifacialmocap HOST:PORT",
-                )
-            )
+    uses = [] if config.replay else receiver_ports(config.source_settings())
     for spec in config.output:
         if spec.strip().partition(":")[0].lower() == "browser":
             sink = make_sink(spec)
@@ -118,40 +91,31 @@ def frame_side(config: Any) -> int:
     return 512 * (config.sr_scale if config.use_sr else 1)
 
 
-def make_sources(config: Any, on_frame: FrameCallback) -> list[FrameSource]:
+def make_sources(
+    config: Any, on_frame: FrameCallback, calibrate: Callable[[], None] | None = None
+) -> list[FrameSource]:
     """The tracking sources, not started: a replay or the receivers that are switched on, and the
-    voice input beside either."""
-    common = {"lost_after": config.lost_after, "on_frame": on_frame}
-    voice = make_voice_source(config, on_frame)
-    sources: list[FrameSource] = [voice] if voice is not None else []
+    voice input beside either. ``calibrate`` is called when a sender asks for it over OSC
+    (``/ezvtb/calibrate`` on the VMC port)."""
+    settings = config.source_settings()
+    if config.replay:
+        settings = settings.without_receivers()
+    commands = {CALIBRATE_OSC_ADDRESS: calibrate} if calibrate is not None else None
+    # A WAV file plays in real time, as a microphone would, and the node stops at its end when no
+    # other input is live (an offline render of a voice take).
+    sources = make_tracking_sources(settings, realtime_audio=True, commands=commands, on_frame=on_frame)
     if config.replay:
         speed = float("inf") if config.replay_speed == 0 else config.replay_speed
-        return [*sources, open_replay(config.replay, speed=speed, loop=config.replay_loop, **common)]
-    if (vmc := vmc_endpoint(config)) is not None:
-        sources.append(VmcReceiver(host=vmc[0], port=vmc[1], **common))
-    if (ifm := ifacialmocap_endpoint(config)) is not None:
-        phone = config.ifacialmocap_phone or None
-        sources.append(IFacialMocapReceiver(host=ifm[0], port=ifm[1], phone=phone, **common))
+        options = {"loop": config.replay_loop, "lost_after": config.lost_after, "on_frame": on_frame}
+        sources.append(open_replay(config.replay, speed=speed, **options))
     return sources
 
 
-def make_voice_source(config: Any, on_frame: FrameCallback | None = None) -> FrameSource | None:
-    """The voice input the ``audio`` setting asks for, validated (file, device, profile), not started.
-
-    A WAV file plays in real time, as a microphone would, and the node stops at its end when no
-    other input is live (an offline render of a voice take)."""
-    if not config.audio:
-        return None
-    # Imported only when asked for: PortAudio is loaded by the voice input alone.
-    from ezvtb_node.inputs.voice import open_voice_source
-
-    return open_voice_source(
-        config.audio,
-        config.voice_profile or None,
-        realtime=True,
-        lost_after=config.lost_after,
-        on_frame=on_frame,
-    )
+def check_voice_source(config: Any) -> None:
+    """Validate the voice input the ``audio`` setting asks for (file, device, profile); builds it,
+    starts nothing."""
+    if config.audio:
+        make_tracking_sources(config.source_settings().without_receivers(), realtime_audio=True)
 
 
 # -- fail fast ------------------------------------------------------------------------------------
@@ -175,7 +139,7 @@ def preflight(config: Any) -> None:
     if config.replay and not Path(config.replay).is_file():
         raise NodeError(f"replay: file not found: {config.replay}")
     try:
-        make_voice_source(config)
+        check_voice_source(config)
     except (OSError, ValueError, RuntimeError) as exc:  # bad file or profile, no such device
         raise NodeError(f"voice input {config.audio}: {exc}") from None
     for spec in config.output:

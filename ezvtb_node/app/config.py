@@ -8,6 +8,10 @@ The ``[core]`` section is not written here: it is every field of ``CoreOptions``
 ``get_core()``), with the same names, help and defaults, so a new core option is a node.toml key
 and a ``run`` flag the moment it exists. ``NODE_CORE_DEFAULTS`` lists the few defaults the node
 changes on purpose, each with its reason.
+
+Nor are the tracking-source keys of ``[input]``: they are the fields of
+``inputs.settings.SourceSettings``, whose flags ``listen`` and ``record`` take too (same names, same
+aliases), so a source that works there works in ``run``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ezvtb_node.core.options import CoreOptions
+from ezvtb_node.inputs.settings import SOURCE_KEYS, SourceSettings, add_source_flags, settings_of
 from ezvtb_node.mapping.tomllines import tomllib
 
 # Where the node's default for a get_core option differs from get_core's own, and why.
@@ -33,7 +38,7 @@ NODE_CORE_DEFAULTS: dict[str, tuple[Any, str]] = {
 
 # TOML has no null: a path option that get_core() takes as None is "" in node.toml and on flags.
 _PATH_TYPES = {"str | None": str}
-_PLAIN_TYPES = {"str": str, "float": float, "int": int, "bool": bool}
+_PLAIN_TYPES = {"str": str, "float": float, "int": int, "bool": bool, "list[str]": list}
 
 
 def _toml_value(value: Any) -> str:
@@ -54,32 +59,29 @@ def _key(section: str, help_text: str, default: Any) -> Any:
     return field(default=default, metadata={"section": section, "help": help_text})
 
 
+def _source_keys() -> list[tuple[str, type, Any]]:
+    """The ``[input]`` keys of the tracking sources: every SourceSettings field, same name and help."""
+    keys = []
+    for setting in dataclasses.fields(SourceSettings):
+        kind = _PLAIN_TYPES[str(setting.type)]
+        about = {"section": "input", "help": setting.metadata["help"]}
+        if setting.default_factory is not dataclasses.MISSING:
+            spec = field(default_factory=setting.default_factory, metadata=about)
+        else:
+            spec = field(default=setting.default, metadata=about)
+        keys.append((setting.name, kind, spec))
+    return keys
+
+
 # The node's own keys, in the order node.toml shows them; [core] goes between these two groups.
 _BEFORE_CORE: list[tuple[str, type, Any]] = [
-    # [input]
-    ("vmc", str, _key(
-        "input", "VMC/OSC receiver HOST:PORT (VSeeFace and other performers), or 'off'", "127.0.0.1:39539"
-    )),
-    ("ifacialmocap", str, _key(
-        "input",
-        "iFacialMocap receiver HOST:PORT, 'on' (127.0.0.1:49983; 0.0.0.0 with a phone address) or 'off'",
-        "off",
-    )),
-    ("ifacialmocap_phone", str, _key(
-        "input", "phone address: send the start request to it (active mode; listens on 0.0.0.0)", ""
-    )),
+    # [input]: the source settings (shared with listen/record), then the replay
+    *_source_keys(),
     ("replay", str, _key("input", "replay a trace file (JSON Lines) instead of listening", "")),
     ("replay_speed", float, _key(
         "input", "replay speed: 1 = recorded, 2 = twice as fast, 0 = as fast as possible", 1.0
     )),
     ("replay_loop", bool, _key("input", "start the replay again when it ends", False)),
-    ("lost_after", float, _key("input", "seconds without packets before tracking counts as lost", 0.5)),
-    ("audio", str, _key(
-        "input", "voice lip sync: a WAV file, 'mic' (default input device), a device name or index", ""
-    )),
-    ("voice_profile", str, _key(
-        "input", "voice profile from `ezvtb-node voice calibrate` ('' = the built-in one)", ""
-    )),
     # [mapping]
     ("mapping_vmc", str, _key("mapping", "mapping for VMC: a file, a bundled name, or 'auto'", "auto")),
     ("mapping_ifacialmocap", str, _key(
@@ -137,16 +139,19 @@ class _NodeConfigMethods:
         """Check every value; raises ValueError naming the key, what it allows and what came."""
         if not 1 <= self.fps <= 240:
             raise ValueError(f"fps must be between 1 and 240, got {self.fps}")
-        for name in ("replay_speed", "lost_after", "duration"):
+        for name in ("replay_speed", "duration"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.max_frames < 0:
             raise ValueError(f"max_frames must be >= 0, got {self.max_frames}")
         if not self.output:
             raise ValueError("at least one output is needed (use 'null' to discard frames)")
-        if self.voice_profile and not self.audio:
-            raise ValueError("voice_profile applies to a voice input: set audio (--audio FILE.wav|mic)")
+        self.source_settings().validate()
         self.core_options()  # CoreOptions checks its own fields
+
+    def source_settings(self) -> SourceSettings:
+        """The tracking-source keys of ``[input]`` (the same settings listen and record take)."""
+        return settings_of(self)
 
     def core_options(self) -> CoreOptions:
         """The ``[core]`` keys as get_core() options ("" paths become None)."""
@@ -222,8 +227,12 @@ def _coerce(path: Path, key: str, value: Any, kind: type) -> Any:
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per config key; defaults are None so only given flags override the file."""
+    """One flag per config key; defaults are None so only given flags override the file. The source
+    keys get the very flags of listen and record (aliases included)."""
+    add_source_flags(parser)
     for f in dataclasses.fields(NodeConfig):
+        if f.name in SOURCE_KEYS:
+            continue
         flag = "--" + f.name.replace("_", "-")
         kind = f.type  # every NodeConfig field has a plain type: str, int, float, bool or list
         if kind is bool:

@@ -100,7 +100,7 @@ class Node:
                 self.mappers.get(name)
         self.pacer = Pacer(self._emit, fps=c.fps, on_marker=self._on_marker)
         self.pacer.start()
-        for source in assembly.make_sources(c, self._on_tracking):
+        for source in assembly.make_sources(c, self._on_tracking, self._request_calibration):
             with _part(f"input {source.__class__.__name__}"):
                 source.start()
                 self.sources.append(source)
@@ -185,7 +185,7 @@ class Node:
     def _on_marker(self, received_at: float, emitted_at: float) -> None:  # pacer thread
         self.metrics.latency(emitted_at - received_at)
 
-    def _request_calibration(self) -> None:  # control threads
+    def _request_calibration(self) -> None:  # control threads, the VMC receiver's thread
         if self._render is not None:
             self._render.request_calibration()
 

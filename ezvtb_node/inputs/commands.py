@@ -12,52 +12,27 @@ import time
 from collections.abc import Callable
 from typing import IO
 
-from ezvtb_node.endpoints import parse_endpoint
-from ezvtb_node.inputs.ifacialmocap import DEFAULT_PORT as IFM_PORT
-from ezvtb_node.inputs.ifacialmocap import FACEMOTION3D_PORT, IFacialMocapReceiver
 from ezvtb_node.inputs.replay import DatagramCaptureWriter, open_replay
-from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameSource
+from ezvtb_node.inputs.settings import (
+    RECEIVER_KEYS,
+    SourceSettings,
+    add_source_flags,
+    given_settings,
+    make_tracking_sources,
+)
+from ezvtb_node.inputs.source import FrameSource
 from ezvtb_node.inputs.tracking import TraceWriter, TrackingFrame, trace_line
-from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
-from ezvtb_node.inputs.vmc import VmcReceiver
 
-# Counters that are not drops, left out of the "drops" column.
+# Counters that are not drops, left out of the "drops" column. Unknown addresses are drops: a
+# sender on the wrong addresses must not read "drops: none".
 _NOT_DROPS = frozenset(
-    {"frames", "lost", "datagrams", "messages", "packets", "records", "unknown_address", "blocks"}
+    {"frames", "lost", "datagrams", "messages", "packets", "records", "blocks", "commands", "sender_changes"}
 )
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--vmc", metavar="HOST:PORT", help=f"VMC/OSC receiver (default 127.0.0.1:{VMC_PORT})")
-    parser.add_argument(
-        "--ifm",
-        metavar="HOST:PORT",
-        help=f"iFacialMocap receiver (default 127.0.0.1:{IFM_PORT}; use 0.0.0.0:{IFM_PORT} for a phone)",
-    )
-    parser.add_argument(
-        "--ifm-phone",
-        metavar="IP",
-        help="active mode: send iFacialMocap's start string to the phone at IP (listens on 0.0.0.0)",
-    )
-    parser.add_argument(
-        "--facemotion3d", metavar="HOST:PORT", help=f"Facemotion3D receiver (port {FACEMOTION3D_PORT})"
-    )
-    parser.add_argument(
-        "--allow", metavar="IP", action="append", help="accept iFacialMocap packets only from IP (repeatable)"
-    )
-    parser.add_argument(
-        "--lost-after", type=float, default=DEFAULT_LOST_AFTER_S, metavar="S", help="seconds until 'lost'"
-    )
+    add_source_flags(parser)  # the very flags of `run` (and node.toml's [input] keys)
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl+C)")
-    parser.add_argument(
-        "--audio",
-        metavar="FILE.wav|mic|DEVICE",
-        help="voice lip sync from a WAV file, the default microphone ('mic') or an input device "
-        "(name or index; see `ezvtb-node voice devices`)",
-    )
-    parser.add_argument(
-        "--voice-profile", metavar="PROFILE.json", help="voice profile from `ezvtb-node voice calibrate`"
-    )
     parser.add_argument(
         "--realtime",
         action="store_true",
@@ -93,43 +68,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     record.set_defaults(handler=record_command)
 
 
-def build_sources(args: argparse.Namespace, **hooks) -> list[FrameSource]:
-    """The receivers the source options ask for (VMC and iFacialMocap by default)."""
-    sources: list[FrameSource] = []
-    options = {"lost_after": args.lost_after, **hooks}
-    chosen = args.vmc or args.ifm or args.ifm_phone or args.facemotion3d or args.audio
-    if args.vmc or not chosen:
-        vmc = parse_endpoint(args.vmc or "on", "127.0.0.1", VMC_PORT, "--vmc")
-        if vmc is not None:
-            sources.append(VmcReceiver(*vmc, **options))
-    if args.ifm or args.ifm_phone or not chosen:
-        ifm = parse_endpoint(args.ifm, "127.0.0.1", IFM_PORT, "--ifm") if args.ifm else (None, IFM_PORT)
-        if ifm is not None:
-            receiver = IFacialMocapReceiver(*ifm, phone=args.ifm_phone, allow_from=args.allow, **options)
-            sources.append(receiver)
-    if args.facemotion3d:
-        fm3d = parse_endpoint(args.facemotion3d, "127.0.0.1", FACEMOTION3D_PORT, "--facemotion3d", False)
-        sources.append(IFacialMocapReceiver(*fm3d, facemotion3d=True, allow_from=args.allow, **options))
-    if args.audio:
-        # Imported only when asked for: the voice input's set-up costs nothing otherwise.
-        from ezvtb_node.inputs.voice import open_voice_source
+def source_settings(args: argparse.Namespace) -> SourceSettings:
+    """The settings of the flags given. Unlike `run`, which starts from node.toml's defaults, these
+    commands listen only to the inputs named, or, when none is named, to VMC and iFacialMocap on
+    their default ports (what is my tracker sending?)."""
+    given = given_settings(args)
+    if any(key in given for key in (*RECEIVER_KEYS, "audio")):
+        return SourceSettings(**{"vmc": "off", **given})
+    return SourceSettings(**{"vmc": "on", "ifacialmocap": "on", **given})
 
-        # Beside live trackers a WAV file plays at its real pace; alone, as fast as it decodes.
-        realtime = args.realtime or bool(sources)
-        sources.append(open_voice_source(args.audio, args.voice_profile, realtime=realtime, **options))
-    elif args.voice_profile:
-        raise ValueError("--voice-profile applies to a voice input: add --audio FILE.wav|mic|DEVICE")
-    return sources
+
+def build_sources(args: argparse.Namespace, **hooks) -> list[FrameSource]:
+    """The sources the source options ask for (VMC and iFacialMocap by default)."""
+    settings = source_settings(args)
+    # Beside live trackers a WAV file plays at its real pace; alone, as fast as it decodes.
+    realtime = bool(args.realtime or settings.receivers())
+    return make_tracking_sources(settings, realtime_audio=realtime, **hooks)
 
 
 def _audio_file_alone(args: argparse.Namespace) -> bool:
     """A WAV file without live trackers: read faster than real time, so its frames' own ``t`` (the
     position in the audio) is the clock to print and record."""
-    if not args.audio or args.vmc or args.ifm or args.ifm_phone or args.facemotion3d:
+    settings = source_settings(args)
+    if not settings.audio or settings.receivers():
         return False
     from ezvtb_node.inputs.voice import is_audio_file
 
-    return is_audio_file(args.audio)
+    return is_audio_file(settings.audio)
 
 
 def _run_until_done(sources: list[FrameSource], duration: float | None, tick: Callable[[], None]) -> None:
@@ -166,7 +131,8 @@ def listen_command(args: argparse.Namespace) -> int:
     else:
         hooks = {}
     if args.replay:
-        replay = open_replay(args.replay, speed=args.speed, lost_after=args.lost_after, **hooks)
+        lost_after = source_settings(args).lost_after
+        replay = open_replay(args.replay, speed=args.speed, lost_after=lost_after, **hooks)
         sources: list[FrameSource] = [replay]
     else:
         sources = build_sources(args, **hooks)
@@ -217,7 +183,10 @@ class LiveTable:
             state = "waiting" if frame is None else "LOST" if frame.lost else "tracking"
             drops = " ".join(f"{k}={v}" for k, v in stats.items() if v and k not in _NOT_DROPS) or "none"
             rates = "  ".join(f"{key}/s {value:6.1f}" for key, value in rate.items())
-            lines.append(f"[{source.name}] {state}  {rates}  frames {stats['frames']}  drops: {drops}")
+            sender = getattr(source, "sender", None)
+            sender_text = f"  from {sender[0]}:{sender[1]}" if sender else ""
+            header = f"[{source.name}] {state}  {rates}  frames {stats['frames']}  drops: {drops}"
+            lines.append(header + sender_text)
             if frame is not None:
                 cells = [f"{name:>20} {value:8.3f}" for name, value in sorted(frame.channels.items())]
                 lines.extend("  ".join(cells[i : i + 3]) for i in range(0, len(cells), 3))

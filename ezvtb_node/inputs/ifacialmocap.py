@@ -6,6 +6,10 @@ A packet is ``name<sep>value|...|=head#rx,ry,rz,tx,ty,tz|rightEye#rx,ry,rz|leftE
 Angles pass through in the app's own degrees and signs: ``head.pitch|yaw|roll`` = rx, ry, rz,
 ``head.x|y|z`` = tx, ty, tz, ``eye.right|left.pitch|yaw`` = the eye's rx, ry.
 
+A pose item that cannot be used (``=head#`` with a value missing or NaN, …) is counted and its
+channels keep the sender's last good values, so one bad item does not snap the head to the centre;
+``reset()`` (another sender, or the source went lost) forgets them.
+
 Active mode (``phone=...``) sends the app's start string to the phone every second until frames
 flow (and again after they stop); passive mode only listens.
 """
@@ -40,7 +44,7 @@ _log = logging.getLogger(__name__)
 
 
 class IFacialMocapDecoder:
-    """Parses one iFacialMocap/Facemotion3D text packet into one frame (stateless between packets)."""
+    """Parses one iFacialMocap/Facemotion3D text packet into one frame; keeps the last good pose."""
 
     COUNTERS = (
         "packets",
@@ -57,6 +61,11 @@ class IFacialMocapDecoder:
         self.source = source
         self.counters = Counters(self.COUNTERS)
         self._warn = RateLimitedLog(_log)
+        self._last_pose: dict[str, dict[str, float]] = {}  # pose key -> its last good channels
+
+    def reset(self) -> None:
+        """Forget the last good pose (a new sender starts)."""
+        self._last_pose = {}
 
     def feed(self, data: bytes, received_at: float) -> list[TrackingFrame]:
         self.counters.add("packets")
@@ -123,11 +132,15 @@ class IFacialMocapDecoder:
         parts = text.split(",")
         if len(parts) < _POSE_VALUE_COUNTS[key]:
             self._bad("bad_item", f"{item[:60]!r}: expected {_POSE_VALUE_COUNTS[key]} comma-separated values")
+            channels.update(self._last_pose.get(key, {}))
             return False
         values = [self._number(part, item) for part in parts[: len(names)]]
         if None in values:
+            channels.update(self._last_pose.get(key, {}))
             return False
-        channels.update(zip(names, values, strict=True))
+        good = dict(zip(names, values, strict=True))
+        channels.update(good)
+        self._last_pose[key] = good
         return True
 
 

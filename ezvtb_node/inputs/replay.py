@@ -96,9 +96,14 @@ class _PacedReplay(FrameSource):
             self._mark_lost()
 
     def _mark_lost(self) -> None:
-        """The recording paused for longer than ``lost_after``: publish the lost state as live would."""
+        """The recording paused for longer than ``lost_after``: publish the lost state, and forget
+        the sender, as live would."""
         if self._last_live_at is not None:
             self._check_lost(self._last_live_at + self.lost_after)
+        self._forget_senders()
+
+    def _forget_senders(self) -> None:
+        """Hook: a capture replay resets its decoders (see DatagramReplay)."""
 
     def _wait_until(self, started: float, first_t: float, t: float) -> bool:
         """Sleep until recorded time ``t`` is due; False when stopped meanwhile."""
@@ -155,6 +160,11 @@ class DatagramReplay(_PacedReplay):
             for reason, count in decoder.counters.snapshot().items():
                 merged[reason] = merged.get(reason, 0) + count
         return merged
+
+    def _forget_senders(self) -> None:
+        # As a live receiver does after lost_after of silence: whoever sends next starts afresh.
+        for decoder in self._decoders.values():
+            decoder.reset()
 
     def _parse(self, line: str, where: str) -> tuple[float, tuple[str, bytes]]:
         try:

@@ -30,8 +30,12 @@ def multiply(a: Quaternion, b: Quaternion) -> Quaternion:
 
 
 def normalized(q: Quaternion) -> Quaternion | None:
-    """``q`` scaled to unit length, or None when it has (almost) no length and means no rotation."""
-    norm = math.sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2] + q[3] * q[3])
+    """``q`` scaled to unit length, or None when it has (almost) no length and means no rotation.
+
+    The length is taken with ``math.hypot``, which does not overflow on the way: a sender's doubles
+    of 1e200 still describe their rotation (squaring them would give an infinite length and a 0° head).
+    """
+    norm = math.hypot(*q)
     if not norm > 1e-6:
         return None
     return (q[0] / norm, q[1] / norm, q[2] / norm, q[3] / norm)

@@ -3,6 +3,12 @@
 The thread waits in ``select`` on the socket and a wake-up socket, then drains every queued datagram
 without blocking, so a burst costs one wake-up and stop() returns at once. Decoders never see time
 tags or sleep: a sender whose clock runs ahead cannot delay anything.
+
+Decoded state belongs to one sender: when a datagram comes from another address or port than the
+previous one, or after no datagram for ``lost_after`` seconds, the decoder is reset first
+(``sender_changes`` counts the switches), so what a sender that left sent never shows on the next
+one's character. Two programs sending to one port at once therefore reset each other: pick one
+with ``allow_from`` or give each its own port.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class Decoder(Protocol):
 
     def feed(self, data: bytes, received_at: float) -> list[TrackingFrame]: ...
 
+    def reset(self) -> None:
+        """Forget the state kept between datagrams (a new sender starts)."""
+
 
 class UdpReceiver(FrameSource):
     """Receives datagrams on ``host:port`` and publishes the frames ``decoder`` makes of them.
@@ -42,7 +51,7 @@ class UdpReceiver(FrameSource):
     overloaded receiver works through at most a fraction of a second of stale datagrams.
     """
 
-    COUNTERS = (*FrameSource.COUNTERS, "datagrams", "not_allowed", "oversized")
+    COUNTERS = (*FrameSource.COUNTERS, "datagrams", "not_allowed", "oversized", "sender_changes")
     PORT_CULPRITS = "another program"
     max_datagram = MAX_UDP_PAYLOAD
 
@@ -70,6 +79,14 @@ class UdpReceiver(FrameSource):
         self._sock: socket.socket | None = None
         self._wake_r: socket.socket | None = None
         self._wake_w: socket.socket | None = None
+        self._sender: tuple | None = None  # (address, port) of the datagrams decoded last
+        self._sender_heard_at = 0.0
+
+    @property
+    def sender(self) -> tuple | None:
+        """(address, port) of the sender whose state the decoder holds; None before one or after
+        it fell silent for ``lost_after`` seconds."""
+        return self._sender
 
     @property
     def address(self) -> tuple[str, int]:
@@ -135,6 +152,10 @@ class UdpReceiver(FrameSource):
                 self._drain(sock)
             now = time.monotonic()
             self._check_lost(now)
+            if self._sender is not None and now >= self._sender_heard_at + self.lost_after:
+                # Silent (lost, or held by its own status and quiet): whoever sends next starts afresh.
+                self.decoder.reset()
+                self._sender = None
             self._on_tick(now)
 
     def _drain(self, sock: socket.socket) -> None:
@@ -164,6 +185,12 @@ class UdpReceiver(FrameSource):
                 "oversized", f"{self.name}: dropped a {len(data)}-byte datagram (limit {self.max_datagram})"
             )
             return
+        if addr != self._sender:
+            if self._sender is not None:
+                self._counters.add("sender_changes")
+                self.decoder.reset()
+            self._sender = addr
+        self._sender_heard_at = received_at
         if self._tap is not None:
             self._tap(self.decoder.source, data, received_at)
         frames = self.decoder.feed(data, received_at)

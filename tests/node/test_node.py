@@ -213,3 +213,37 @@ def test_character_image_is_reloaded_when_the_file_changes(tmp_path, tiny_core_f
         wait_for(lambda: node.core.image_digest != first, "the new image loaded")  # checked every 1 s
     finally:
         node.stop()
+
+
+def test_an_osc_calibrate_message_on_the_vmc_port_calibrates_the_running_node(tmp_path, tiny_core_factory):
+    from tests.inputs.osc_wire import APPLY, IMMEDIATE, blend, bundle, message
+
+    port = free_udp_port()
+    node = Node(
+        config(tmp_path, vmc=f"127.0.0.1:{port}", mapping_vmc="vmc_vrm"), core_factory=tiny_core_factory
+    )
+    node.start()
+    try:
+        mapper = node.mappers.get("vmc_vrm")
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+
+            def send_frame() -> None:
+                sender.sendto(bundle(IMMEDIATE, blend("A", 0.5), APPLY), ("127.0.0.1", port))
+
+            def live_after_a_frame() -> bool:
+                send_frame()
+                return node.metrics.tracking_state == "live"
+
+            wait_for(live_after_a_frame, "a live VMC frame rendered")
+            assert mapper._captured_neutral == {}, "nothing calibrates before it is asked to"
+            sender.sendto(message("/ezvtb/calibrate"), ("127.0.0.1", port))
+
+            def calibrated_after_a_frame() -> bool:
+                send_frame()
+                return mapper._captured_neutral.get("vrm.A") == 0.5
+
+            wait_for(calibrated_after_a_frame, "calibration on the next tracked frame")
+        vmc_stats = next(inputs for inputs in node.snapshot()["inputs"] if inputs["kind"] == "VmcReceiver")
+        assert vmc_stats["commands"] == 1 and vmc_stats["unknown_address"] == 0
+    finally:
+        node.stop()

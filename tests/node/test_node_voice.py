@@ -77,5 +77,5 @@ def test_a_bad_audio_setting_stops_the_node_before_anything_is_built(tmp_path):
 
 
 def test_a_voice_profile_without_audio_is_a_settings_error(tmp_path):
-    with pytest.raises(ValueError, match="voice_profile applies to a voice input"):
+    with pytest.raises(ValueError, match="--voice-profile applies to a voice input"):
         settings(tmp_path, voice_profile="me.json").validate()
