@@ -131,7 +131,8 @@ def test_unknown_option_is_a_type_error_naming_it():
         ("model_cache_size", float("nan"), "model_cache_size must be a size in GB"),
         ("device_id", -1, "device_id must be an integer >= 0, got -1"),
         ("device_id", "gpu0", "device_id must be an integer >= 0, got 'gpu0'"),
-        ("model_half", "yes", "model_half must be True or False"),
+        ("model_half", "yes", "model_half must be True, False or .auto."),
+        ("model_half", 1, "model_half must be True, False or .auto., got 1"),
         ("cpu_backend", "tpu", "cpu_backend must be one of auto, openvino, onnxruntime"),
     ],
 )
