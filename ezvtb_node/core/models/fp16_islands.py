@@ -58,11 +58,12 @@ def lacks_float16_cuda_kernel(op_type: str, opset: int) -> bool:
     return any(first <= opset <= last for first, last in NO_FLOAT16_CUDA_KERNEL.get(op_type, ()))
 
 
-def float16_gaps(model) -> list[Float16Gap]:
+def float16_gaps(model, types: dict[str, int] | None = None) -> list[Float16Gap]:
     """Every node of ``model`` (main graph, default domain) that ONNX Runtime's CUDA provider
-    would hand to the CPU because it reads float16. Empty for a graph that stays on the GPU."""
+    would hand to the CPU because it reads float16. Empty for a graph that stays on the GPU.
+    ``types``: the element type of each tensor, when the caller has inferred them already."""
     opset = _default_opset(model)
-    types = _tensor_types(model)
+    types = _tensor_types(model) if types is None else types
     gaps = []
     for index, node in enumerate(model.graph.node):
         if node.domain not in ("", "ai.onnx") or not lacks_float16_cuda_kernel(node.op_type, opset):
@@ -80,10 +81,10 @@ def compute_in_float32(model) -> int:
     graph already rewritten: the rewrite is idempotent)."""
     from onnx import helper
 
-    gaps = {gap.node for gap in float16_gaps(model)}
+    types = _tensor_types(model)
+    gaps = {gap.node for gap in float16_gaps(model, types)}
     if not gaps:
         return 0
-    types = _tensor_types(model)
     graph = model.graph
     rewritten = []
     for index, node in enumerate(graph.node):
