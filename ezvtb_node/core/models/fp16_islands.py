@@ -50,9 +50,6 @@ class Float16Gap:
     op_type: str
     float16_inputs: tuple[str, ...]
 
-    def __str__(self) -> str:
-        return f"{self.op_type} node {self.node!r} takes float16 {', '.join(self.float16_inputs)}"
-
 
 def lacks_float16_cuda_kernel(op_type: str, opset: int) -> bool:
     return any(first <= opset <= last for first, last in NO_FLOAT16_CUDA_KERNEL.get(op_type, ()))
