@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ezvtb_node.app.config import NodeConfig, add_config_flags, build_config
+from ezvtb_node.app.config import NODE_CORE_DEFAULTS, NodeConfig, add_config_flags, build_config
 from ezvtb_node.app.demo import demo_trace_path, run_demo
 from ezvtb_node.character import load_character
 
@@ -86,11 +86,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.image is not None:  # a bad image is reported before the engines are built or loaded
         load_character(args.image)
-    with get_core(use_interpolation=not args.no_interpolation, use_cacher=False) as core:
+    # The precision the node runs (by measurement), so the demo shows what `run` would.
+    model_half, _ = NODE_CORE_DEFAULTS["model_half"]
+    options = {"use_interpolation": not args.no_interpolation, "use_cacher": False, "model_half": model_half}
+    with get_core(**options) as core:
         info = core.describe()
         print(
             f"core: {info['backend']} ({info['provider']}, {info['device']}), "
-            f"THA3 {info['variant']}/{info['precision']}"
+            f"THA3 {info['variant']}/{info['precision']} ({info['precision_reason']})"
         )
         result = run_demo(core, args.out, seconds=args.seconds, fps=args.fps, character=args.image)
     print(

@@ -29,6 +29,11 @@ from ezvtb_node.mapping.tomllines import tomllib
 
 # Where the node's default for a get_core option differs from get_core's own, and why.
 NODE_CORE_DEFAULTS: dict[str, tuple[Any, str]] = {
+    "model_half": (
+        "auto",
+        "the node runs the precision measured fastest within the fidelity bounds on its GPU backend "
+        "(docs/gpu.md, Precision); get_core() keeps the seed's fp16",
+    ),
     "cacher_on_database": (
         True,
         "the node keeps finished frames in SQLite so a restart starts with a warm cache; "
@@ -39,6 +44,20 @@ NODE_CORE_DEFAULTS: dict[str, tuple[Any, str]] = {
 # TOML has no null: a path option that get_core() takes as None is "" in node.toml and on flags.
 _PATH_TYPES = {"str | None": str}
 _PLAIN_TYPES = {"str": str, "float": float, "int": int, "bool": bool, "list[str]": list}
+
+
+def bool_or_auto(value: Any) -> bool | str:
+    """true / false / auto, from a flag or a node.toml value (model_half)."""
+    if isinstance(value, bool) or value == "auto":
+        return value
+    spelled = {"true": True, "false": False, "auto": "auto"}.get(str(value).lower())
+    if spelled is None:
+        raise ValueError(f"expected true, false or auto, got {value!r}")
+    return spelled
+
+
+# Options that take a bool or "auto": a node.toml key and a flag with a value.
+_BOOL_OR_AUTO_TYPES = {"bool | str": bool_or_auto}
 
 
 def _toml_value(value: Any) -> str:
@@ -121,7 +140,11 @@ _AFTER_CORE: list[tuple[str, type, Any]] = [
 def _core_keys() -> list[tuple[str, type, Any]]:
     keys = []
     for option in dataclasses.fields(CoreOptions):
-        kind = _PATH_TYPES.get(str(option.type)) or _PLAIN_TYPES[str(option.type)]
+        kind = (
+            _PATH_TYPES.get(str(option.type))
+            or _BOOL_OR_AUTO_TYPES.get(str(option.type))
+            or _PLAIN_TYPES[str(option.type)]
+        )
         default, why = NODE_CORE_DEFAULTS.get(option.name, (option.default, None))
         default = "" if default is None else default
         help_text = option.metadata["help"]
@@ -215,7 +238,12 @@ def load_config_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def _coerce(path: Path, key: str, value: Any, kind: type) -> Any:
+def _coerce(path: Path, key: str, value: Any, kind: Any) -> Any:
+    if kind is bool_or_auto:
+        try:
+            return bool_or_auto(value)
+        except ValueError as exc:
+            raise ValueError(f"{path}: {key}: {exc}") from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if kind is list and isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -234,7 +262,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if f.name in SOURCE_KEYS:
             continue
         flag = "--" + f.name.replace("_", "-")
-        kind = f.type  # every NodeConfig field has a plain type: str, int, float, bool or list
+        kind = f.type  # a plain type (str, int, float, bool, list) or bool_or_auto
         if kind is bool:
             parser.add_argument(
                 flag,
@@ -251,6 +279,15 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                 default=None,
                 metavar="SPEC",
                 help=f.metadata["help"] + " (repeatable)",
+            )
+        elif kind is bool_or_auto:
+            parser.add_argument(
+                flag,
+                dest=f.name,
+                type=kind,
+                default=None,
+                metavar="{true,false,auto}",
+                help=f.metadata["help"],
             )
         else:
             parser.add_argument(flag, dest=f.name, type=kind, default=None, help=f.metadata["help"])

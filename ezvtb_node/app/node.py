@@ -213,7 +213,7 @@ class Node:
             data["core"] = {
                 k: v
                 for k, v in self.core.describe().items()
-                if k in ("backend", "device", "variant", "precision")
+                if k in ("backend", "device", "variant", "precision", "precision_reason")
             }
         data["inputs"] = [{"kind": s.__class__.__name__, **s.stats()} for s in self.sources]
         return data

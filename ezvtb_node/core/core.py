@@ -16,6 +16,7 @@ from ezvtb_node.core.models.layout import STAGE_IO, STAGES
 from ezvtb_node.core.models.store import EngineError, EngineSet, load_engine_set
 from ezvtb_node.core.models.tha3_build import ensure_engine_set
 from ezvtb_node.core.options import CoreOptions
+from ezvtb_node.core.precision import PrecisionChoice, choose_precision
 from ezvtb_node.core.sr import make_upscaler
 from ezvtb_node.core.stage_cache import StageCache
 from ezvtb_node.core.tha import ThaPipeline
@@ -46,6 +47,9 @@ class Core:
         self.options = options
         self._selection: Selection = select_backend(
             options.use_tensorrt, options.device_id, options.cpu_backend, options.cpu_threads
+        )
+        self.precision_choice: PrecisionChoice = choose_precision(
+            self._selection.backend.name, options.model_half, self._selection.backend.prefers_half
         )
         self.engine: EngineSet = self._resolve_engine()
         backend = self._selection.backend
@@ -162,7 +166,10 @@ class Core:
             "fallback_reason": self._selection.fallback_reason,
             "variant": self.engine.variant,
             "precision": self.engine.precision,
-            "requested_precision": "fp16" if o.model_half else "fp32",
+            "precision_reason": (
+                self.precision_choice.reason if o.model_dir is None else f"the set in model_dir {o.model_dir}"
+            ),
+            "requested_precision": {True: "fp16", False: "fp32"}.get(o.model_half, o.model_half),
             "engine_path": str(self.engine.path),
             "engine_id": self.engine.identity,
             "model_cache": {
@@ -212,11 +219,10 @@ class Core:
             except EngineError as exc:
                 raise ValueError(f"model_dir {o.model_dir}: {exc}") from exc
         variant = "separable" if o.model_seperable else "standard"
-        half = o.model_half and self._selection.backend.prefers_half
-        if o.model_half and not half:
-            log.info("fp16 requested; %s runs fp32 (faster on a CPU)", self._selection.backend.name)
+        choice = self.precision_choice
+        log.info("THA3 %s on %s: %s", choice.precision, self._selection.backend.name, choice.reason)
         try:
-            return ensure_engine_set(variant, "fp16" if half else "fp32")
+            return ensure_engine_set(variant, choice.precision)
         except EngineError as exc:
             raise RuntimeError(f"no THA3 engine: {exc}") from exc
 

@@ -32,7 +32,10 @@ class CoreOptions:
 
     device_id: int = _option(0, "GPU index")
     model_seperable: bool = _option(True, "separable THA3 (faster) instead of standard")
-    model_half: bool = _option(True, "fp16 THA3 engines on GPU backends (CPUs run fp32)")
+    # "auto": the precision measured best on this GPU backend (core/precision.py); the node's default.
+    model_half: bool | str = _option(
+        True, "fp16 THA3 engines on GPU backends: true, false, or auto (by measurement); CPUs run fp32"
+    )
     model_cache: bool = _option(True, "reuse eyebrow/face results between frames (intermediate cache)")
     model_vram_cache: bool = _option(True, "keep the intermediate cache in GPU memory where the backend can")
     model_cache_size: float = _option(1.0, "intermediate cache size in GB")
@@ -78,8 +81,10 @@ class CoreOptions:
     def validate(self) -> None:
         _check_int(self, "device_id", minimum=0)
         _check_int(self, "cpu_threads", minimum=0)
+        if not (isinstance(self.model_half, bool) or self.model_half == "auto"):
+            raise ValueError(f"model_half must be True, False or 'auto', got {self.model_half!r}")
         for name in (
-            "model_seperable", "model_half", "model_cache", "model_vram_cache", "use_cacher",
+            "model_seperable", "model_cache", "model_vram_cache", "use_cacher",
             "cacher_on_database", "use_interpolation", "interpolation_half", "use_tensorrt",
             "use_sr", "sr_half",
         ):  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ezvtb_node.app.config import NodeConfig
-from ezvtb_node.doctor import files, ports, runtime
+from ezvtb_node.doctor import files, ports, precision, runtime
 from ezvtb_node.doctor.check import Check, Status
 
 __all__ = ["Check", "Status", "node_ports", "run_checks"]
@@ -28,6 +28,10 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
         runtime.check_libjpeg_turbo(),
         runtime.check_portaudio(config is None or bool(config.audio)),
     ]
+    node = config if config is not None else NodeConfig()
+    checks.append(
+        precision.check_precision(precision.first_gpu_backend(checks, node.use_tensorrt), node.model_half)
+    )
     engine_checks = files.check_engine_sets()
     have_valid_engines = any(c.status == "ok" and c.name.startswith("engines ") for c in engine_checks)
     checks.append(files.check_weights(have_valid_engines))

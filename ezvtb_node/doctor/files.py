@@ -67,6 +67,13 @@ def check_engine_sets() -> list[Check]:
                     f"ezvtb-node engines build --variant {variant} --precision {precision}",
                 )
             )
+        elif engine_set.manifest.get("export_format") != EXPORT_FORMAT:
+            found_format = engine_set.manifest.get("export_format")
+            detail = (
+                f"imported, engine format {found_format} ({path}): the core upgrades it in place "
+                f"on first use to format {EXPORT_FORMAT} (its weights kept)"
+            )
+            checks.append(Check(name, "ok", detail))
         else:
             built = engine_set.manifest.get("built_at", "unknown time")
             checks.append(Check(name, "ok", f"valid, built {built} ({path})"))

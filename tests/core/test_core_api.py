@@ -131,7 +131,8 @@ def test_unknown_option_is_a_type_error_naming_it():
         ("model_cache_size", float("nan"), "model_cache_size must be a size in GB"),
         ("device_id", -1, "device_id must be an integer >= 0, got -1"),
         ("device_id", "gpu0", "device_id must be an integer >= 0, got 'gpu0'"),
-        ("model_half", "yes", "model_half must be True or False"),
+        ("model_half", "yes", "model_half must be True, False or .auto."),
+        ("model_half", 1, "model_half must be True, False or .auto., got 1"),
         ("cpu_backend", "tpu", "cpu_backend must be one of auto, openvino, onnxruntime"),
     ],
 )
@@ -165,3 +166,25 @@ def test_describe_reports_what_runs_and_the_fallback(tiny_engine_dir):
 def test_model_dir_that_is_not_an_engine_set(tmp_path):
     with pytest.raises(ValueError, match=r"no manifest\.json"):
         get_core(model_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("model_half", [True, False, "auto"])
+def test_a_cpu_core_asks_for_the_fp32_set_and_says_why(tiny_engine_dir, monkeypatch, model_half):
+    from ezvtb_node.core import core as core_module
+    from ezvtb_node.core.models.store import load_engine_set
+    from ezvtb_node.core.precision import CPU_PRECISION
+
+    asked = []
+
+    def managed_set(variant, precision):
+        asked.append((variant, precision))
+        return load_engine_set(tiny_engine_dir)
+
+    monkeypatch.setattr(core_module, "ensure_engine_set", managed_set)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        core = get_core(model_half=model_half, use_interpolation=False, use_cacher=False)
+    assert asked == [("separable", "fp32")]
+    info = core.describe()
+    assert info["precision"] == "fp32" and info["precision_reason"] == CPU_PRECISION.reason
+    assert info["requested_precision"] == {True: "fp16", False: "fp32", "auto": "auto"}[model_half]

@@ -30,8 +30,11 @@ def by_name(checks, name: str):
     return matches[0]
 
 
-def write_engine_set(variant: str, precision: str, export_format: int = EXPORT_FORMAT) -> dict:
-    """A set whose manifest matches its files, the way `engines build` leaves one."""
+def write_engine_set(
+    variant: str, precision: str, export_format: int = EXPORT_FORMAT, extra: dict | None = None
+) -> dict:
+    """A set whose manifest matches its files, the way `engines build` leaves one (``extra``:
+    more manifest keys, e.g. the ``source`` of an imported set)."""
     folder = engine_set_dir(variant, precision)
     folder.mkdir(parents=True)
     files = {}
@@ -45,6 +48,7 @@ def write_engine_set(variant: str, precision: str, export_format: int = EXPORT_F
         "precision": precision,
         "files": files,
         "built_at": "2026-11-24T00:00:00Z",
+        **(extra or {}),
     }
     (folder / MANIFEST).write_text(json.dumps(manifest))
     return manifest

@@ -29,6 +29,12 @@ def test_engine_set_from_an_older_exporter_is_a_warning():
     assert check.fix == "ezvtb-node engines build --variant separable --precision fp16"
 
 
+def test_an_imported_set_of_an_older_format_is_fine_it_is_upgraded_in_place():
+    write_engine_set("standard", "fp16", export_format=EXPORT_FORMAT - 1, extra={"source": "ezvtuber-rt"})
+    check = by_name(run_checks(quiet_config()), "engines standard/fp16")
+    assert check.status == "ok" and "upgrades it in place" in check.detail and check.fix == ""
+
+
 def test_corrupt_engine_set_fails_with_the_rebuild_command():
     write_engine_set("separable", "fp32")
     write_engine_set("standard", "fp16")

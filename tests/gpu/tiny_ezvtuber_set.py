@@ -14,8 +14,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper
+from onnxruntime.transformers.float16 import convert_float_to_float16
 
-from ezvtb_node.core.models.export import convert_to_half
+from ezvtb_node.core.models.export import _cast_pose_inputs_to_float32, _sort_topologically
 from tests.core.tiny_engine import bgra_nodes, const_node, io_info, tiny_model
 
 F = TensorProto.FLOAT
@@ -141,7 +142,13 @@ def editor():
         helper.make_node("Mul", ["rot_sum", "k005"], ["rot_shift"]),
         helper.make_node("Mul", ["grid_mean", "k01"], ["grid_shift"]),
         helper.make_node("Add", ["mixed", "rot_shift"], ["m2"]),
-        helper.make_node("Add", ["m2", "grid_shift"], ["result"]),
+        helper.make_node("Add", ["m2", "grid_shift"], ["m3"]),
+        # THA3's editor resamples the image along the rotator's grid (torch grid_sample):
+        helper.make_node("Transpose", ["rotated_grid_change"], ["grid_nhwc"], perm=[0, 2, 3, 1]),
+        helper.make_node("Tanh", ["grid_nhwc"], ["grid"]),
+        helper.make_node("GridSample", ["morphed_image", "grid"], ["sampled"], align_corners=0),
+        helper.make_node("Mul", ["sampled", "k01"], ["sampled_small"]),
+        helper.make_node("Add", ["m3", "sampled_small"], ["result"]),
         *bgra_nodes("result", "cv_result"),
     ]
     return tiny_model(
@@ -169,11 +176,18 @@ def write_ezvtuber_set(data_dir: Path, variant_folder: str = "seperable", precis
         "editor": editor(),
     }
     for name, model in graphs.items():
-        path = folder / f"{name}.onnx"
-        onnx.save(model, str(path))
-        if precision == "fp16":
-            convert_to_half(path, path)
+        onnx.save(release_half(model) if precision == "fp16" else model, str(folder / f"{name}.onnx"))
     return folder
+
+
+def release_half(model: onnx.ModelProto) -> onnx.ModelProto:
+    """fp16 the way the released sets are: every float tensor fp16 (GridSample included, as ONNX
+    Runtime's float16 converter leaves it by default), the poses float32 at the interface."""
+    half = convert_float_to_float16(model, keep_io_types=False)
+    _cast_pose_inputs_to_float32(half)
+    _sort_topologically(half.graph)
+    onnx.checker.check_model(half)
+    return half
 
 
 def run_reference(folder: Path, image: np.ndarray, pose: np.ndarray) -> np.ndarray:

@@ -37,16 +37,33 @@ def build_rife(
     input_type: int = TensorProto.UINT8,
     input_shape: list[int] | None = None,
     output_names: list[str] | None = None,
+    warp: bool = False,
 ) -> Path:
-    """Cross-fading graph; `half` computes in float16 with float16 weights like the released fp16 files."""
+    """Cross-fading graph; `half` computes in float16 with float16 weights like the released fp16 files.
+    `warp` samples the second frame along an identity grid first (GridSample, as RIFE warps frames
+    along its flow), so the float types reach a GridSample."""
     float_type = TensorProto.FLOAT16 if half else TensorProto.FLOAT
     np_float = np.float16 if half else np.float32
     names = output_names or [f"interpo_{i}" for i in range(scale - 1)] + ["tha_res"]
     nodes = [
         helper.make_node("Cast", [input_names[0]], ["a"], to=float_type),
-        helper.make_node("Cast", [input_names[1]], ["b"], to=float_type),
+        helper.make_node("Cast", [input_names[1]], ["b" if not warp else "b_raw"], to=float_type),
     ]
     inits = []
+    if warp:
+        axis = np.linspace(-1.0, 1.0, FRAME[0])
+        ys, xs = np.meshgrid(axis, axis, indexing="ij")
+        inits += [
+            numpy_helper.from_array(np.stack([xs, ys], axis=-1)[None].astype(np_float), "grid"),
+            numpy_helper.from_array(np.array([0], np.int64), "batch_axis"),
+        ]
+        nodes += [
+            helper.make_node("Transpose", ["b_raw"], ["b_chw"], perm=[2, 0, 1]),
+            helper.make_node("Unsqueeze", ["b_chw", "batch_axis"], ["b_nchw"]),
+            helper.make_node("GridSample", ["b_nchw", "grid"], ["b_warped"], align_corners=1),
+            helper.make_node("Squeeze", ["b_warped", "batch_axis"], ["b_warped_chw"]),
+            helper.make_node("Transpose", ["b_warped_chw"], ["b"], perm=[1, 2, 0]),
+        ]
     for i, name in enumerate(names[:-1]):
         t = (i + 1) / scale
         inits += [numpy_helper.from_array(np.array(1 - t, np_float), f"w0_{i}"),

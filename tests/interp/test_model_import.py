@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from onnx import TensorProto
 
@@ -110,3 +111,25 @@ def test_engines_import_cli_rejects_a_wrong_file_clearly(tmp_path, capsys):
     bogus.write_bytes(b"not an onnx file")
     assert main(["engines", "import", str(bogus)]) == 1
     assert "engines: error:" in capsys.readouterr().err
+
+
+def test_an_imported_fp16_rife_file_computes_grid_sample_in_float32(rife_model, random_frames, tmp_path):
+    """RIFE warps frames with GridSample, which ONNX Runtime's CUDA provider runs in float only:
+    the stored file runs it in float32 (same frames), so every node stays on the GPU."""
+    import onnx
+    import onnxruntime as ort
+
+    from ezvtb_node.core.models.fp16_islands import float16_gaps
+
+    source = rife_model(scale=2, half=True, warp=True)
+    assert [gap.op_type for gap in float16_gaps(onnx.load(str(source)))] == ["GridSample"]
+    stored = import_model(source, tmp_path)
+    assert float16_gaps(onnx.load(str(stored))) == []
+    feeds = {"tha_img_0": random_frames[0], "tha_img_1": random_frames[1]}
+
+    def frames(path):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, feeds)
+
+    for ours, theirs in zip(frames(stored), frames(source), strict=True):
+        np.testing.assert_array_equal(ours, theirs)

@@ -106,9 +106,34 @@ def test_the_node_changes_get_cores_defaults_only_where_it_says_why():
 
     node, library = NodeConfig().core_options(), CoreOptions()
     differing = {name for name in NODE_CORE_DEFAULTS if getattr(node, name) != getattr(library, name)}
-    assert differing == set(NODE_CORE_DEFAULTS) == {"cacher_on_database"}
+    assert differing == set(NODE_CORE_DEFAULTS) == {"cacher_on_database", "model_half"}
     for name, (value, why) in NODE_CORE_DEFAULTS.items():
         assert getattr(node, name) == value and len(why) > 20
     assert {k: v for k, v in vars(node).items() if k not in NODE_CORE_DEFAULTS} == {
         k: v for k, v in vars(library).items() if k not in NODE_CORE_DEFAULTS
     }
+
+
+@pytest.mark.parametrize(
+    ("flag", "toml", "expected"),
+    [
+        ("auto", '"auto"', "auto"),
+        ("true", "true", True),
+        ("false", "false", False),
+        ("False", '"false"', False),
+    ],
+)
+def test_model_half_takes_true_false_or_auto_from_a_flag_or_the_file(tmp_path, flag, toml, expected):
+    assert parse(["--model-half", flag]).core_options().model_half == expected
+    path = tmp_path / "node.toml"
+    path.write_text(f"[core]\nmodel_half = {toml}\n")
+    assert parse([], path).core_options().model_half == expected
+
+
+def test_a_model_half_that_is_neither_a_bool_nor_auto_is_refused_naming_what_came(tmp_path):
+    path = tmp_path / "node.toml"
+    path.write_text('[core]\nmodel_half = "fp16"\n')
+    with pytest.raises(ValueError, match="model_half: expected true, false or auto, got 'fp16'"):
+        load_config_file(path)
+    with pytest.raises(SystemExit):
+        parse(["--model-half", "yes"])

@@ -187,6 +187,9 @@ def test_metrics_endpoint_and_calibration_call(tmp_path, tiny_core_factory):
         snapshot = metrics()
         assert snapshot["tracking"]["state"] == "live"
         assert set(snapshot) >= {"render", "latency_ms", "output", "cache", "core", "inputs"}
+        # Which precision runs, and why (here: the engine set the factory names).
+        assert snapshot["core"]["precision"] == "fp32"
+        assert snapshot["core"]["precision_reason"].startswith("the set in model_dir")
         request = urllib.request.Request(f"http://127.0.0.1:{port}/api/calibrate", method="POST")
         with urllib.request.urlopen(request, timeout=PATIENCE_S) as response:
             assert json.loads(response.read())["ok"] is True

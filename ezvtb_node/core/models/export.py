@@ -205,30 +205,23 @@ def export_stage(module, stage: str, path: Path, merge_convs: bool = True) -> No
 
 
 def _rewrite_for_runtimes(path: Path, merge_convs: bool = True) -> None:
-    """Graph rewrites that keep every output value:
-
-    * AffineGrid is not in TensorRT's ONNX parser and fails in fp16 on ONNX Runtime's CPU
-      provider: store it as the equivalent MatMul (see ``lowering``);
-    * the small output convolutions at the end of each network that read the same feature map
-      run as one convolution (see ``merge_convs``; bit-identical, faster on CPUs).
-    """
+    """The runtime rewrites of an fp32 stage graph (``lowering.rewrite_for_runtimes``), in place."""
     import onnx
 
-    from ezvtb_node.core.models.lowering import lower_affine_grid
-    from ezvtb_node.core.models.merge_convs import merge_sibling_convs
+    from ezvtb_node.core.models.lowering import rewrite_for_runtimes
 
     model = onnx.load(str(path))
-    changed = lower_affine_grid(model)
-    if merge_convs:
-        changed += merge_sibling_convs(model)
-    if changed:
+    if rewrite_for_runtimes(model, half=False, merge_convs=merge_convs):
         onnx.checker.check_model(model)
         onnx.save(model, str(path))
 
 
 def convert_to_half(src: Path, dst: Path) -> None:
-    """fp16 weights and activations; poses and the uint8 image input/output keep their types."""
+    """fp16 weights and activations; poses and the uint8 image input/output keep their types; ops
+    without a float16 CUDA kernel computed in float32 (``fp16_islands``)."""
     import onnx
+
+    from ezvtb_node.core.models.fp16_islands import compute_in_float32
 
     try:
         from onnxruntime.transformers.float16 import convert_float_to_float16
@@ -243,6 +236,7 @@ def convert_to_half(src: Path, dst: Path) -> None:
     half = convert_float_to_float16(model, keep_io_types=False, disable_shape_infer=False)
     # Poses stay float32 at the interface (as in ezvtuber-rt): cast them inside the graph.
     _cast_pose_inputs_to_float32(half)
+    compute_in_float32(half)
     # The converter appends some Cast nodes after their consumers; ONNX requires a sorted graph.
     _sort_topologically(half.graph)
     onnx.checker.check_model(half)

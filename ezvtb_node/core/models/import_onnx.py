@@ -8,11 +8,15 @@ in the graph layout ezvtuber-rt released them (see ``layout``):
 
 Files are read with OpenVINO's ONNX frontend (a base dependency), which parses the graph without
 compiling it, so checking a file costs well under a second and needs no GPU runtime. Imported
-files go to the store (``store.rife_model_path`` / ``store.sr_model_path``).
+files go to the store (``store.rife_model_path`` / ``store.sr_model_path``); an fp16 file whose ops
+lack a float16 CUDA kernel (RIFE warps with GridSample) is stored with those ops in float32
+(``fp16_islands``) where the ``onnx`` package is installed (the nvidia extra has it).
 """
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +31,8 @@ from ezvtb_node.core.models.layout import (
     rife_output_names,
 )
 from ezvtb_node.core.models.store import install_model_file, rife_model_path, sr_model_path
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -139,4 +145,32 @@ def model_destination(info: ModelInfo, engines_dir: Path | None = None) -> Path:
 def import_model(path: Path | str, engines_dir: Path | None = None, precision: str | None = None) -> Path:
     """Validate ``path`` and copy it into the store where the core looks for it; returns the new path."""
     info = validate_model(path, precision)
-    return install_model_file(info.path, model_destination(info, engines_dir))
+    destination = model_destination(info, engines_dir)
+    with tempfile.TemporaryDirectory(prefix=".import-", dir=_existing_parent(destination)) as scratch:
+        source = info.path
+        if info.precision == "fp16":
+            source = _with_float32_islands(info.path, Path(scratch) / info.path.name)
+        return install_model_file(source, destination)
+
+
+def _existing_parent(destination: Path) -> Path:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return destination.parent
+
+
+def _with_float32_islands(path: Path, scratch: Path) -> Path:
+    """``path`` rewritten to ``scratch`` with its float16 CUDA gaps in float32, or ``path`` itself
+    when it has none (or the onnx package is missing: it then runs those ops on the CPU)."""
+    try:
+        import onnx
+    except ImportError:
+        log.warning("%s: ops without a float16 CUDA kernel stay as they are (no onnx package)", path)
+        return path
+    from ezvtb_node.core.models.fp16_islands import compute_in_float32
+
+    model = onnx.load(str(path))
+    if not compute_in_float32(model):
+        return path
+    onnx.checker.check_model(model)
+    onnx.save(model, str(scratch))
+    return scratch

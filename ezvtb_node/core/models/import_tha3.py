@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ezvtb_node.core.models.layout import EXPORT_FORMAT, PRECISIONS, STAGE_FILES, STAGE_IO
-from ezvtb_node.core.models.lowering import lower_affine_grid
-from ezvtb_node.core.models.merge_convs import merge_sibling_convs
+from ezvtb_node.core.models.lowering import rewrite_for_runtimes
 from ezvtb_node.core.models.store import (
     EngineError,
+    EngineSet,
     engine_set_dir,
     install_engine_set,
     load_engine_set,
@@ -184,7 +184,8 @@ def import_tha3_set(src_dir: Path, engines_dir: Path | None = None, force: bool 
                 f"{target} already holds a {variant}/{precision} set built from THA3 weights; "
                 f"pass force=True (--force) to replace it with the imported one"
             )
-        if existing is not None and existing.get("source_sha256") == sources and not force:
+        up_to_date = existing is not None and existing.get("export_format") == EXPORT_FORMAT
+        if up_to_date and existing.get("source_sha256") == sources and not force:
             written.append(target)
             continue
         _write_engine_set(tha3_set, sources, target)
@@ -300,15 +301,13 @@ def _write_engine_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) 
     }
     for model in stages.values():
         # As our own export does (each a no-op where the graphs have nothing to rewrite).
-        lower_affine_grid(model)
-        merge_sibling_convs(model)
+        rewrite_for_runtimes(model, half=tha3_set.precision == "fp16")
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".import-{tha3_set.precision}-", dir=target.parent))
     try:
         io = {}
         for stage, model in stages.items():
-            onnx.checker.check_model(model)
-            onnx.save(model, str(staging / STAGE_FILES[stage]))
+            _save(onnx, model, staging / STAGE_FILES[stage])
             inputs, outputs = _io_types(model)
             io[stage] = {"inputs": list(inputs), "outputs": list(outputs)}
         manifest = {
@@ -327,6 +326,39 @@ def _write_engine_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) 
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def upgrade_imported_set(engine: EngineSet) -> EngineSet:
+    """Bring a set imported by an older version up to ``EXPORT_FORMAT`` in place: the rewrites the
+    importer applies today (``rewrite_for_runtimes``), run on the set's own stage graphs. Weights,
+    stage I/O and source records are kept; the manifest gets the new format and file digests and
+    says what it was upgraded from. Never rebuilt from other weights, never deleted: a failure
+    leaves the old set as it was."""
+    onnx = _onnx()
+    target = engine.path
+    staging = Path(tempfile.mkdtemp(prefix=f".upgrade-{engine.precision}-", dir=target.parent))
+    try:
+        for name in STAGE_FILES.values():
+            model = onnx.load(str(target / name))
+            rewrite_for_runtimes(model, half=engine.precision == "fp16")
+            _save(onnx, model, staging / name)
+        manifest = {
+            **engine.manifest,
+            "export_format": EXPORT_FORMAT,
+            "files": {stage: sha256_file(staging / name) for stage, name in STAGE_FILES.items()},
+            "upgraded_from_format": engine.manifest.get("export_format"),
+            "upgraded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        install_engine_set(staging, target, manifest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return load_engine_set(target)
+
+
+def _save(onnx, model, path: Path) -> None:
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
 
 
 def _rename_in_graph(graph, mapping: dict[str, str]) -> None:

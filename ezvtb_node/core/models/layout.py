@@ -10,10 +10,13 @@ PRECISIONS = ("fp32", "fp16")
 STAGES = ("image", "eyebrow", "face", "body")
 STAGE_FILES = {stage: f"{stage}.onnx" for stage in STAGES}
 MANIFEST = "manifest.json"
-# Bump when the exported graphs change shape or meaning: older sets are then rebuilt.
+# Bump when the graphs change shape or meaning: older sets built from weights are then rebuilt,
+# older imported sets upgraded in place (the same rewrites on their own graphs, weights kept).
 # 2: AffineGrid stored as MatMul (runs on TensorRT and in fp16 on CPUs).
 # 3: each network's sibling output convolutions merged into one (merge_convs; bit-identical).
-EXPORT_FORMAT = 3
+# 4: in fp16 sets, ops without a float16 CUDA kernel (GridSample) computed in float32
+#    (fp16_islands), so ONNX Runtime CUDA keeps every node on the GPU.
+EXPORT_FORMAT = 4
 
 # What each THA3 stage graph takes and gives, in order. Sets imported from ezvtuber-rt cut the
 # network differently and record their own stage I/O in their manifest.

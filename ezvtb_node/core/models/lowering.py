@@ -1,4 +1,5 @@
-"""Rewrites of ONNX graphs for runtimes that lack an operator the THA3 export uses.
+"""Rewrites of ONNX graphs for runtimes that lack an operator the THA3 export uses, and the one
+list of rewrites every stage graph gets (``rewrite_for_runtimes``: export, import and upgrade).
 
 ``AffineGrid`` (opset 20; torch's ``affine_grid``) is not supported by TensorRT's ONNX parser
 (its operator matrix lists it as unsupported up to at least TensorRT 10.15), and ONNX Runtime's CPU
@@ -9,6 +10,28 @@ with a constant grid of normalized pixel centres, which every runtime supports.
 from __future__ import annotations
 
 import numpy as np
+
+
+def rewrite_for_runtimes(model, half: bool, merge_convs: bool = True) -> int:
+    """The graph rewrites of the current engine format, in place; each keeps every output value
+    and is a no-op on a graph it already rewrote. Returns how many places changed.
+
+    * AffineGrid is not in TensorRT's ONNX parser and fails in fp16 on ONNX Runtime's CPU
+      provider: stored as the equivalent MatMul (``lower_affine_grid``);
+    * the small output convolutions at the end of each network that read the same feature map
+      run as one convolution (``merge_convs``; bit-identical, faster on CPUs);
+    * in an fp16 graph (``half``), ops without a float16 CUDA kernel run in float32
+      (``fp16_islands``), so ONNX Runtime keeps them on the GPU.
+    """
+    from ezvtb_node.core.models.fp16_islands import compute_in_float32
+    from ezvtb_node.core.models.merge_convs import merge_sibling_convs
+
+    changed = lower_affine_grid(model)
+    if merge_convs:
+        changed += merge_sibling_convs(model)
+    if half:
+        changed += compute_in_float32(model)
+    return changed
 
 
 def lower_affine_grid(model) -> int:

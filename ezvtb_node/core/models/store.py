@@ -95,9 +95,14 @@ def install_engine_set(staging: Path, target: Path, manifest: dict) -> None:
     """Write ``manifest`` into the finished ``staging`` folder and put it in ``target``'s place, so a
     reader never sees a half-written set."""
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    if target.exists():
-        shutil.rmtree(target)
+    # The old set is moved aside, not deleted, until the new one is in place: a crash in between
+    # leaves it on disk (an imported set may have no other copy).
+    retired = target.with_name(f".{target.name}.replaced-{os.getpid()}") if target.exists() else None
+    if retired is not None:
+        target.rename(retired)
     staging.rename(target)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
 
 
 def list_engine_sets(root: Path | None = None) -> list[tuple[Path, EngineSet | None, str]]:

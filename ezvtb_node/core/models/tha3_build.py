@@ -2,7 +2,7 @@
 
 ``ensure_engine_set`` returns a valid set from the store, exporting it first (``export``) when it
 is missing, built by an older exporter, built from other weights, or corrupt. Sets imported by the
-user (``import_tha3``) are never rebuilt from weights.
+user (``import_tha3``) are never rebuilt from weights: an older one is upgraded in place.
 """
 
 from __future__ import annotations
@@ -100,6 +100,9 @@ def ensure_engine_set(
         except EngineError as exc:
             reason = str(exc)
         else:
+            if "source" in existing.manifest:
+                # Imported by the user (import_tha3): upgraded in place, never rebuilt from weights.
+                return _current_imported_set(existing)
             reason = _staleness(existing, variant, weights_root)
             if reason is None:
                 return existing
@@ -107,12 +110,23 @@ def ensure_engine_set(
     return build_engine_set(variant, precision, weights_root, target, progress)
 
 
+def _current_imported_set(existing: EngineSet) -> EngineSet:
+    found = existing.manifest.get("export_format")
+    if found == EXPORT_FORMAT:
+        return existing
+    from ezvtb_node.core.models.import_tha3 import upgrade_imported_set
+
+    log.info("upgrading imported THA3 set %s from format %s to %s", existing.path, found, EXPORT_FORMAT)
+    try:
+        return upgrade_imported_set(existing)
+    except Exception as exc:  # no onnx package, a graph it cannot rewrite: the old set still runs
+        log.warning("imported THA3 set %s stays at engine format %s: %s", existing.path, found, exc)
+        return existing
+
+
 def _staleness(existing: EngineSet, variant: str, weights_root: Path | None) -> str | None:
     if existing.manifest.get("export_format") != EXPORT_FORMAT:
         return "built by an older exporter"
-    if "source" in existing.manifest:
-        # Imported by the user (ezvtb_node.core.models.import_tha3): not ours to rebuild from weights.
-        return None
     try:
         folder, _ = find_weights(variant, weights_root)
     except EngineError:
