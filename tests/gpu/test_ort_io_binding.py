@@ -143,3 +143,26 @@ def test_cuda_provider_frames_match_cpu(tiny_engine_dir, character):
         pipeline.set_image(character)
         frames.append(pipeline.render(poses(1)[0]).copy())
     assert np.abs(frames[0].astype(int) - frames[1]).max() <= 1
+
+
+def test_set_image_on_a_gpu_backend_warms_up_without_filling_a_cache(monkeypatch, tiny_engine_dir, character):
+    backend = OnnxRuntimeBackend("CPUExecutionProvider", 0, io_binding=True)
+    backend.device = "gpu:0"  # what decides the warm-up; the graphs run on the CPU provider here
+    monkeypatch.setattr(core_module, "select_backend", lambda *a: Selection(backend, "cuda"))
+    core = get_core(model_dir=str(tiny_engine_dir), use_interpolation=False, cacher_db_path=None)
+    core.setImage(character)
+    assert core.stats()["warm_up_ms"] > 0
+    stats = core.stats()
+    assert stats["model_cache"]["entries"] == 0
+    assert stats["cacher"]["entries"] == 0 and stats["cacher"]["misses"] == 0
+    pose = poses(1)[0]
+    snapped = core._cacher.snap(pose)
+    zeroed = character * (character[..., 3:] > 0)
+    np.testing.assert_array_equal(core.inference(pose)[0], expected_frame(zeroed, snapped))
+    assert core.stats()["model_cache"]["misses"] == 2  # eyebrow and face: the warm-up left nothing
+
+
+def test_cpu_backends_skip_the_warm_up(monkeypatch, tiny_engine_dir, character):
+    core = bound_core(monkeypatch, tiny_engine_dir)
+    core.setImage(character)
+    assert core.stats()["warm_up_ms"] == 0
