@@ -12,6 +12,7 @@ from ezvtb_node.core.backends import onnxruntime as ort_backend
 from ezvtb_node.core.backends.onnxruntime import OnnxRuntimeBackend, cuda_provider_options
 from ezvtb_node.core.options import CoreOptions
 from tests.gpu import fake_ort_preload
+from tests.gpu.conftest import hide_cuda_bindings, hide_pycuda
 from tests.gpu.helpers import test_poses as poses
 
 
@@ -107,14 +108,18 @@ def test_cuda_tf32_is_an_off_by_default_core_option_that_reaches_the_backend(mon
 
 
 def test_the_session_asks_for_the_provider_options(cuda_listed, monkeypatch, tiny_engine_dir):
+    hide_cuda_bindings(monkeypatch)
+    hide_pycuda(monkeypatch)
     asked = []
     real_session = ort.InferenceSession
 
-    def recording(path, options, providers):
-        asked.append(providers)
+    def recording(path, options, providers, **kwargs):
+        asked.append((providers, kwargs))
         return real_session(path, options, providers=["CPUExecutionProvider"])
 
     monkeypatch.setattr(ort, "InferenceSession", recording)
     with pytest.raises(BackendUnavailable):
         OnnxRuntimeBackend("CUDAExecutionProvider", 3, tf32=True).load(tiny_engine_dir / "face.onnx")
-    assert asked == [[("CUDAExecutionProvider", cuda_provider_options(3, True)), "CPUExecutionProvider"]]
+    expected = [("CUDAExecutionProvider", cuda_provider_options(3, True)), "CPUExecutionProvider"]
+    # No CUDA binding here, so no CUDA graph is tried; a failing provider raises, no CPU retry.
+    assert asked == [(expected, {"enable_fallback": 0})]

@@ -76,9 +76,9 @@ def test_cached_results_survive_later_renders_with_other_expressions(monkeypatch
     first, second = poses(2, seed=11)
     for pose in (first, second, first, second):
         np.testing.assert_array_equal(core.inference(pose)[0], expected_frame(zeroed, pose))
-    assert core.stats()["model_cache"]["hits"] == 4  # eyebrow + face, twice, from pooled buffers
-    # Two results per output are alive in the cache: two pooled buffers each, not one per render.
-    assert set(core._pipeline._runners["face"].output_buffers.values()) == {2}
+    assert core.stats()["model_cache"]["hits"] == 4  # eyebrow + face, twice, copied back in place
+    # Per output: the stage's fixed buffer and the cache's two copies, not one buffer per render.
+    assert set(core._pipeline._runners["face"].output_buffers.values()) == {3}
 
 
 def test_cache_keeps_device_values_and_reuses_them(monkeypatch, tiny_engine_dir, character):

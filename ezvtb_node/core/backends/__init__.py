@@ -39,6 +39,18 @@ def to_host(tensor) -> np.ndarray:
     return tensor.to_host() if hasattr(tensor, "to_host") else tensor
 
 
+def keep(runner: StageRunner, outputs: list) -> list:
+    """Outputs of ``runner`` that stay valid across its later runs: runners that rewrite fixed
+    buffers every run (ONNX Runtime with IO binding) copy them; others hand them through."""
+    return runner.keep(outputs) if hasattr(runner, "keep") else outputs
+
+
+def restore(runner: StageRunner, kept: list) -> list:
+    """Results kept with :func:`keep` (or host copies of them) as ``runner``'s outputs, placed where
+    the next stage reads that runner's outputs."""
+    return runner.restore(kept) if hasattr(runner, "restore") else list(kept)
+
+
 class Backend(Protocol):
     name: str
     provider: str
