@@ -16,7 +16,12 @@ from typing import Protocol
 import numpy as np
 import onnxruntime as ort
 
-from ezvtb_node.core.backends.cuda_memory import CudaBindingUnavailable, CudaDevice, load_cuda_binding
+from ezvtb_node.core.backends.cuda_memory import (
+    CudaBindingUnavailable,
+    CudaDevice,
+    CudaError,
+    load_cuda_binding,
+)
 
 
 class OrtCopier(Protocol):
@@ -78,7 +83,10 @@ def make_copier(device: str, device_id: int) -> tuple[OrtCopier | None, str]:
     if device == "cuda":
         try:
             binding = load_cuda_binding()
-        except CudaBindingUnavailable as exc:
+            count = binding.device_count()  # also initialises the driver (pycuda needs that first)
+        except (CudaBindingUnavailable, CudaError, ValueError) as exc:
             return None, f"no device copies: {exc}"
+        if not 0 <= device_id < count:
+            return None, f"no device copies: device_id {device_id} not among {count} CUDA device(s)"
         return CudaCopier(binding.open(device_id)), f"device copies through {binding.name}"
     return None, f"no device copies: ONNX Runtime's Python API has none for {device}"
