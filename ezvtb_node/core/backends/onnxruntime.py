@@ -137,8 +137,17 @@ class OnnxRuntimeBackend:
             return OnnxRuntimeBoundStage(session, device, self.device_id, self._copier, graph)
         return OnnxRuntimeStage(session)
 
-    def _session(self, path: Path, enable_cuda_graph: bool = False) -> ort.InferenceSession:
+    def optimized_graph(self, path: Path, target: Path) -> None:
+        """Write the graph ONNX Runtime runs for ``path`` on this provider (after its optimizations
+        and the Memcpy nodes it inserts around operators the provider lacks) to ``target``."""
+        self._session(path, optimized_model=target)
+
+    def _session(
+        self, path: Path, enable_cuda_graph: bool = False, optimized_model: Path | None = None
+    ) -> ort.InferenceSession:
         options = ort.SessionOptions()
+        if optimized_model is not None:
+            options.optimized_model_filepath = str(optimized_model)
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
         if self.provider == "CPUExecutionProvider":
