@@ -28,12 +28,12 @@ def tensorrt_backend(cuda_binding: str = "cuda-bindings"):
     return TensorRtBackend(0, cuda_binding=cuda_binding)
 
 
-def cuda_backend():
+def cuda_backend(**options):
     import onnxruntime
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         pytest.skip("onnxruntime-gpu is not installed")
-    return OnnxRuntimeBackend("CUDAExecutionProvider", 0)
+    return OnnxRuntimeBackend("CUDAExecutionProvider", 0, **options)
 
 
 BACKENDS = {
@@ -96,14 +96,10 @@ def test_tensorrt_runs_from_another_thread(tiny_engine_dir, character, cuda_bind
 
 
 def cuda_fp32_pipelines(cache: bool = False, **backend_options):
-    """The real separable fp32 set on ONNX Runtime CUDA and on the CPU, with the sample character."""
+    """The real separable fp32 set on ONNX Runtime CUDA, set to the sample character."""
     from ezvtb_node.core.stage_cache import StageCache
 
-    gpu_backend = (
-        cuda_backend()
-        if not backend_options
-        else OnnxRuntimeBackend("CUDAExecutionProvider", 0, **backend_options)
-    )
+    gpu_backend = cuda_backend(**backend_options)
     folder = ensure_engine_set("separable", "fp32").path
     gpu = ThaPipeline(
         {s: gpu_backend.load(folder / f"{s}.onnx") for s in STAGES}, StageCache(10**9) if cache else None
