@@ -170,6 +170,17 @@ class Core:
             "device": backend.device,
             "requested_backend": self._selection.requested,
             "fallback_reason": self._selection.fallback_reason,
+            # ONNX Runtime GPU providers: where CUDA/cuDNN came from, how results are copied, and
+            # which stages replay a CUDA graph (or why not).
+            "runtime_notes": {
+                key: getattr(backend, attribute)
+                for key, attribute in (
+                    ("libraries", "library_note"),
+                    ("copies", "copy_note"),
+                    ("cuda_graphs", "graph_notes"),
+                )
+                if getattr(backend, attribute, None)
+            },
             "variant": self.engine.variant,
             "precision": self.engine.precision,
             "requested_precision": "fp16" if o.model_half else "fp32",

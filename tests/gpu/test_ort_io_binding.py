@@ -152,6 +152,7 @@ def test_set_image_on_a_gpu_backend_warms_up_without_filling_a_cache(monkeypatch
     core = get_core(model_dir=str(tiny_engine_dir), use_interpolation=False, cacher_db_path=None)
     core.setImage(character)
     assert core.stats()["warm_up_ms"] > 0
+    assert core.describe()["runtime_notes"] == {"copies": "host memory copies"}
     stats = core.stats()
     assert stats["model_cache"]["entries"] == 0
     assert stats["cacher"]["entries"] == 0 and stats["cacher"]["misses"] == 0
