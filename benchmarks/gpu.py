@@ -118,7 +118,7 @@ def measure_backend(backend, engine, image, frames: int, reference: dict) -> tup
     start = time.perf_counter()
     plain.set_image(image)
     if backend.device != "cpu":
-        plain.warm_up()  # what Core.setImage does on a GPU backend
+        plain.warm_up()  # what Core.setImage does on a GPU backend (THA3 part)
     set_image_seconds = time.perf_counter() - start
     start = time.perf_counter()
     plain.render(varied_poses(1, seed=9)[0])

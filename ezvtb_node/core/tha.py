@@ -47,7 +47,6 @@ class ThaPipeline:
         self._image_outputs: dict[str, object] | None = None
         # Seconds spent in each stage by the last render (0 when its result came from the cache).
         self.last_timings: dict[str, float] = dict.fromkeys(STAGES, 0.0)
-        self.warm_up_seconds = 0.0
 
     @property
     def cache(self) -> StageCache | None:
@@ -70,14 +69,13 @@ class ThaPipeline:
         """
         return self._render(pose, self._cache)
 
-    def warm_up(self) -> None:
-        """Run every pose stage once (rest pose) without touching the cache: a GPU runtime's
-        first run of a graph is the slow one. ``warm_up_seconds`` says how long it took."""
+    def warm_up(self) -> np.ndarray:
+        """Render the rest pose without touching the cache (a GPU runtime's first run of a graph is
+        the slow one); returns that frame, valid until the next render."""
         timings = self.last_timings
-        start = time.perf_counter()
-        self._render(neutral_pose(), None)
-        self.warm_up_seconds = time.perf_counter() - start
+        frame = self._render(neutral_pose(), None)
         self.last_timings = timings
+        return frame
 
     def _render(self, pose: np.ndarray, cache: StageCache | None) -> np.ndarray:
         if self._image_outputs is None:
