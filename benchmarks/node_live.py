@@ -6,8 +6,10 @@ blinks, a smile that comes and goes), so nearly every packet is a new pose and T
 then the sender streams for ``--seconds``. Reported, from /metrics: render fps (frames rendered
 over the window), render ms p50/p99, tracking packet arrival -> its frame handed to the outputs
 p50/p99 (every tracked frame of the window: the node is warm before the first packet), the frame
-cache's hit rate. Rows: interpolation off / x2, with the CPU runtime on 2 threads and on 1
-(``cpu_threads``); ratios against the first row, same run.
+cache's hit rate, and the backend (device) and THA3 variant/precision the node ran on (from
+/metrics: a GPU machine that fell back to the CPU shows it here). Rows: interpolation off / x2,
+with the CPU runtime on 2 threads and on 1 (``cpu_threads``, ignored by GPU backends); ratios
+against the first row, same run.
 
     .venv/bin/python benchmarks/node_live.py [--seconds 45] [--threads 2,1]
 """
@@ -62,6 +64,7 @@ def measure(seconds: float, interpolation: bool, threads: int, folder: Path) -> 
         "output_fps": after["output"]["fps_target"],
         "hit_rate": after["cache"]["hit_rate"],
         "errors": after["render"]["errors"],
+        "core": after["core"],
     }
 
 
@@ -79,17 +82,19 @@ def main() -> None:
         f"load average at start {os.getloadavg()[0]:.1f}; {args.seconds:g} s of streaming per row"
     )
     print()
-    print("| interpolation | cpu_threads | render fps | render ms p50 / p99 | latency p50 / p99 (samples) "
-          "| frame-cache hits | render fps vs first row |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|")
+    print("| interpolation | cpu_threads | backend (device) | THA3 | render fps | render ms p50 / p99 "
+          "| latency p50 / p99 (samples) | frame-cache hits | render fps vs first row |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     first = None
     with tempfile.TemporaryDirectory() as tmp:
         for interpolation, threads in configs:
             r = measure(args.seconds, interpolation, threads, Path(tmp))
             first = first or r["render_fps"]
             lat = r["latency"]
+            core = r["core"]
             print(
-                f"| {'x2' if interpolation else 'off'} | {threads} | {r['render_fps']:.2f} | "
+                f"| {'x2' if interpolation else 'off'} | {threads} | {core['backend']} ({core['device']}) | "
+                f"{core['variant']}/{core['precision']} | {r['render_fps']:.2f} | "
                 f"{r['render_p50']:.0f} / {r['render_p99']:.0f} ms | "
                 f"{lat['p50']:.0f} / {lat['p99']:.0f} ms ({lat['samples']}) | {r['hit_rate']:.1%} | "
                 f"{r['render_fps'] / first:.2f}x |"

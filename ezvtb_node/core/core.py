@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ezvtb_node.core.backends import Selection, select_backend
+from ezvtb_node.core.backends import BackendUnavailable, Selection, fail_over, select_backend
 from ezvtb_node.core.cacher import FrameCacher, image_digest
 from ezvtb_node.core.interpolation import InterpolationStage, make_interpolator
 from ezvtb_node.core.models.layout import STAGE_IO, STAGES
@@ -46,17 +46,19 @@ class Core:
     def __init__(self, options: CoreOptions):
         self.options = options
         self._selection: Selection = select_backend(
-            options.use_tensorrt, options.device_id, options.cpu_backend, options.cpu_threads
+            options.use_tensorrt,
+            options.device_id,
+            options.cpu_backend,
+            options.cpu_threads,
+            options.cuda_tf32,
         )
-        self.precision_choice: PrecisionChoice = choose_precision(
-            self._selection.backend.name, options.model_half, self._selection.backend.prefers_half
-        )
-        self.engine: EngineSet = self._resolve_engine()
+        try:
+            runners = self._load_stages()
+        except BackendUnavailable as exc:
+            # The runtime imported but cannot compute on its device: run on the CPU, saying why.
+            self._selection = fail_over(self._selection, str(exc), options.cpu_backend, options.cpu_threads)
+            runners = self._load_stages()
         backend = self._selection.backend
-        runners = {
-            stage: backend.load(self.engine.stage_path(stage))
-            for stage in STAGES
-        }
         _check_stage_io(self.engine, runners)
         stage_cache = StageCache(int(options.model_cache_size * 1e9)) if options.model_cache else None
         # Intermediates stay in device memory only where the backend has it and the user wants it.
@@ -93,6 +95,10 @@ class Core:
         side = IMAGE_SHAPE[0] * (options.sr_scale if options.use_sr else 1)
         self._outputs: list[np.ndarray] = [np.zeros((side, side, 4), np.uint8) for _ in range(count)]
         self.image_digest: str | None = None
+        # GPU runtimes do their one-time work (kernel loading, cuDNN algorithm choice, allocations)
+        # on the first run of each stage: setImage does it, so the first live frame is not the slow one.
+        self._warm_up = backend.device != "cpu"
+        self._warm_up_seconds = 0.0
         self._frames = 0
         self._render_seconds = 0.0
 
@@ -106,6 +112,8 @@ class Core:
         image = _validated_image(img)
         self.image_digest = image_digest(image)
         self._pipeline.set_image(image)
+        if self._warm_up:
+            self._warm_up_graphs()
         if self._interpolation is not None:
             self._interpolation.reset()
         if self._cacher is not None:
@@ -139,6 +147,17 @@ class Core:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _warm_up_graphs(self) -> None:
+        """Run every graph once (THA3 on the rest pose, then RIFE and SR on that frame, which run on
+        the same backend): nothing is cached and the interpolation keeps no previous frame."""
+        start = time.perf_counter()
+        frame = self._pipeline.warm_up()
+        if self._interpolation is not None:
+            self._interpolation.interpolator.interpolate(frame, frame)
+        if self._upscaler is not None:
+            self._upscaler.upscale(frame)
+        self._warm_up_seconds = time.perf_counter() - start
+
     def _cached_or_rendered(self, pose: np.ndarray) -> np.ndarray:
         if self._cacher is None:
             return self._pipeline.render(pose)
@@ -164,6 +183,17 @@ class Core:
             "device": backend.device,
             "requested_backend": self._selection.requested,
             "fallback_reason": self._selection.fallback_reason,
+            # ONNX Runtime GPU providers: where CUDA/cuDNN came from, how results are copied, and
+            # which stages replay a CUDA graph (or why not).
+            "runtime_notes": {
+                key: getattr(backend, attribute)
+                for key, attribute in (
+                    ("libraries", "library_note"),
+                    ("copies", "copy_note"),
+                    ("cuda_graphs", "graph_notes"),
+                )
+                if getattr(backend, attribute, None)
+            },
             "variant": self.engine.variant,
             "precision": self.engine.precision,
             "precision_reason": (
@@ -206,11 +236,22 @@ class Core:
             "frames": self._frames,
             "render_ms_mean": 1000 * self._render_seconds / self._frames if self._frames else 0.0,
             "last_stage_ms": {k: 1000 * v for k, v in self._pipeline.last_timings.items()},
+            # The rest-pose render setImage did on a GPU backend (0 on the CPU: none there).
+            "warm_up_ms": 1000 * self._warm_up_seconds,
             "model_cache": stage_cache.stats() if stage_cache is not None else None,
             "cacher": self._cacher.stats() if self._cacher is not None else None,
         }
 
     # -- internals -------------------------------------------------------------------------------
+    def _load_stages(self) -> dict:
+        """The stage runners on the selected backend, with the precision chosen for that backend."""
+        backend = self._selection.backend
+        self.precision_choice: PrecisionChoice = choose_precision(
+            backend.name, self.options.model_half, backend.prefers_half
+        )
+        self.engine: EngineSet = self._resolve_engine()
+        return {stage: backend.load(self.engine.stage_path(stage)) for stage in STAGES}
+
     def _resolve_engine(self) -> EngineSet:
         o = self.options
         if o.model_dir is not None:

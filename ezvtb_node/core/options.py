@@ -56,6 +56,10 @@ class CoreOptions:
     sr_model: str = _option("auto", "SR model: auto (imported, else bicubic), bicubic, waifu2x, realesrgan")
     # Ours: a folder with the four stage .onnx files and a manifest (default: the managed engine set).
     model_dir: str | None = _option(None, "THA3 engine set folder (default: the managed one, built on use)")
+    # Ours: ONNX Runtime's CUDA provider turns TF32 on by default; off, frames match the CPU render.
+    cuda_tf32: bool = _option(
+        False, "TF32 convolutions on ONNX Runtime CUDA: faster, frames up to ~35/255 off (docs/gpu.md)"
+    )
     # Ours: which CPU runtime to use when no GPU backend runs.
     cpu_backend: str = _option("auto", "CPU runtime: auto, openvino or onnxruntime")
     # Ours: lets users measure how render time scales with cores, and leave cores to OBS.
@@ -86,7 +90,7 @@ class CoreOptions:
         for name in (
             "model_seperable", "model_cache", "model_vram_cache", "use_cacher",
             "cacher_on_database", "use_interpolation", "interpolation_half", "use_tensorrt",
-            "use_sr", "sr_half",
+            "use_sr", "sr_half", "cuda_tf32",
         ):  # fmt: skip
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")

@@ -19,10 +19,10 @@ import time
 
 import numpy as np
 
-from ezvtb_node.core.backends import StageRunner, to_host
+from ezvtb_node.core.backends import StageRunner, keep, restore, to_host
 from ezvtb_node.core.models.layout import STAGES
 from ezvtb_node.core.stage_cache import StageCache
-from ezvtb_node.pose import EYEBROW_SLICE, FACE_SLICE, ROTATION_SLICE
+from ezvtb_node.pose import EYEBROW_SLICE, FACE_SLICE, ROTATION_SLICE, neutral_pose
 
 POSE_INPUTS = {"eyebrow_pose": EYEBROW_SLICE, "face_pose": FACE_SLICE, "rotation_pose": ROTATION_SLICE}
 # The pose values each cached stage's result depends on (its own slice and every earlier one).
@@ -63,7 +63,21 @@ class ThaPipeline:
             self._cache.clear()
 
     def render(self, pose: np.ndarray) -> np.ndarray:
-        """One THA3 frame, uint8 (512,512,4) BGRA, for a validated float32 (1,45) pose."""
+        """One THA3 frame, uint8 (512,512,4) BGRA, for a validated float32 (1,45) pose.
+
+        The array may be the runtime's reused host buffer: valid until the next render.
+        """
+        return self._render(pose, self._cache)
+
+    def warm_up(self) -> np.ndarray:
+        """Render the rest pose without touching the cache (a GPU runtime's first run of a graph is
+        the slow one); returns that frame, valid until the next render."""
+        timings = self.last_timings
+        frame = self._render(neutral_pose(), None)
+        self.last_timings = timings
+        return frame
+
+    def _render(self, pose: np.ndarray, cache: StageCache | None) -> np.ndarray:
         if self._image_outputs is None:
             raise RuntimeError("no character image: call setImage() before inference()")
         self.last_timings = dict.fromkeys(STAGES, 0.0)
@@ -71,7 +85,7 @@ class ThaPipeline:
         for name, pose_slice in POSE_INPUTS.items():
             tensors[name] = pose[:, pose_slice]
         for stage in ("eyebrow", "face"):
-            outputs = self._cached(stage, pose[:, _CACHE_KEY_SLICES[stage]], tensors)
+            outputs = self._cached(stage, pose[:, _CACHE_KEY_SLICES[stage]], tensors, cache)
             tensors.update(zip(self._runners[stage].output_names, outputs, strict=True))
         start = time.perf_counter()
         (bgra,) = self._run("body", tensors)
@@ -83,18 +97,19 @@ class ThaPipeline:
         runner = self._runners[stage]
         return runner.run({name: tensors[name] for name in runner.input_names})
 
-    def _cached(self, stage: str, key_values: np.ndarray, tensors: dict) -> list:
+    def _cached(self, stage: str, key_values: np.ndarray, tensors: dict, cache: StageCache | None) -> list:
         key = (stage, key_values.tobytes())
-        if self._cache is not None:
-            hit = self._cache.get(key)
+        runner = self._runners[stage]
+        if cache is not None:
+            hit = cache.get(key)
             if hit is not None:
-                return list(hit)
+                return restore(runner, hit)
         start = time.perf_counter()
         outputs = self._run(stage, tensors)
         self.last_timings[stage] = time.perf_counter() - start
-        if self._cache is not None:
-            kept = outputs if self._cache_on_device else [np.array(to_host(o)) for o in outputs]
-            self._cache.put(key, kept)
+        if cache is not None:
+            kept = keep(runner, outputs) if self._cache_on_device else [np.array(to_host(o)) for o in outputs]
+            cache.put(key, kept)
         return outputs
 
 

@@ -29,12 +29,12 @@ def tensorrt_backend(cuda_binding: str = "cuda-bindings"):
     return TensorRtBackend(0, cuda_binding=cuda_binding)
 
 
-def cuda_backend():
+def cuda_backend(**options):
     import onnxruntime
 
     if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
         pytest.skip("onnxruntime-gpu is not installed")
-    return OnnxRuntimeBackend("CUDAExecutionProvider", 0)
+    return OnnxRuntimeBackend("CUDAExecutionProvider", 0, **options)
 
 
 BACKENDS = {
@@ -96,3 +96,56 @@ def test_tensorrt_runs_from_another_thread(tiny_engine_dir, character, cuda_bind
     thread.start()
     thread.join()
     np.testing.assert_array_equal(frames[0], expected_frame(image, pose))
+
+
+def cuda_fp32_pipelines(cache: bool = False, **backend_options):
+    """The real separable fp32 set on ONNX Runtime CUDA, set to the sample character."""
+    from ezvtb_node.core.stage_cache import StageCache
+
+    gpu_backend = cuda_backend(**backend_options)
+    folder = ensure_engine_set("separable", "fp32").path
+    gpu = ThaPipeline(
+        {s: gpu_backend.load(folder / f"{s}.onnx") for s in STAGES}, StageCache(10**9) if cache else None
+    )
+    image = load_character(sample_character_path())
+    gpu.set_image(image)
+    return gpu_backend, gpu, image
+
+
+def test_cuda_fp32_is_within_one_level_of_the_cpu_render_with_tf32_off():
+    backend, gpu, image = cuda_fp32_pipelines()
+    assert not backend.tf32
+    cpu = pipeline(OnnxRuntimeBackend("CPUExecutionProvider", 0), ensure_engine_set("separable", "fp32").path)
+    cpu.set_image(image)
+    worst = max(int(np.abs(gpu.render(p).astype(int) - cpu.render(p)).max()) for p in coverage_poses())
+    assert worst <= 1  # measured on an H200: 35/255 with ONNX Runtime's default TF32, 1/255 without
+
+
+def test_every_cuda_fp32_stage_replays_a_cuda_graph():
+    # ONNX Runtime refuses a CUDA graph for a session with any node off the CUDA provider, so this
+    # also says the fp32 graphs have no Memcpy nodes.
+    backend, _, _ = cuda_fp32_pipelines()
+    assert backend.graph_notes == {f"{s}.onnx": "CUDA graph" for s in STAGES}
+
+
+def test_cuda_graph_frames_equal_frames_without_graphs_with_the_cache_on():
+    _, graphs, _ = cuda_fp32_pipelines(cache=True)
+    _, plain, _ = cuda_fp32_pipelines(cache=True, cuda_graphs=False)
+    first, second = test_poses(2, seed=12)
+    for pose in (first, second, first, second, first):  # misses, then hits copied back in place
+        np.testing.assert_array_equal(graphs.render(pose), plain.render(pose))
+    assert graphs.cache.hits == 6
+
+
+def test_set_image_on_cuda_warms_up_and_leaves_the_caches_empty():
+    from tests.gpu.helpers import quiet_core
+
+    core = quiet_core(use_cacher=True)
+    if core.describe()["backend"] != "cuda":
+        pytest.skip(f"the core runs on {core.describe()['backend']} here, not ONNX Runtime CUDA")
+    core.setImage(load_character(sample_character_path()))
+    stats = core.stats()
+    assert (
+        stats["warm_up_ms"] > 0 and stats["model_cache"]["entries"] == 0 and stats["cacher"]["entries"] == 0
+    )
+    print(f"\nsetImage warm-up on CUDA: {stats['warm_up_ms']:.0f} ms")

@@ -39,6 +39,18 @@ def to_host(tensor) -> np.ndarray:
     return tensor.to_host() if hasattr(tensor, "to_host") else tensor
 
 
+def keep(runner: StageRunner, outputs: list) -> list:
+    """Outputs of ``runner`` that stay valid across its later runs: runners that rewrite fixed
+    buffers every run (ONNX Runtime with IO binding) copy them; others hand them through."""
+    return runner.keep(outputs) if hasattr(runner, "keep") else outputs
+
+
+def restore(runner: StageRunner, kept: list) -> list:
+    """Results kept with :func:`keep` (or host copies of them) as ``runner``'s outputs, placed where
+    the next stage reads that runner's outputs."""
+    return runner.restore(kept) if hasattr(runner, "restore") else list(kept)
+
+
 class Backend(Protocol):
     name: str
     provider: str
@@ -62,18 +74,23 @@ class BackendUnavailable(RuntimeError):
 
 
 def select_backend(
-    use_tensorrt: bool, device_id: int, cpu_backend: str = "auto", cpu_threads: int = 0
+    use_tensorrt: bool,
+    device_id: int,
+    cpu_backend: str = "auto",
+    cpu_threads: int = 0,
+    cuda_tf32: bool = False,
 ) -> Selection:
     """Pick the first runtime that works here, in the order the options ask for.
 
-    ``cpu_threads``: threads a CPU runtime may use (0: one per core).
+    ``cpu_threads``: threads a CPU runtime may use (0: one per core). ``cuda_tf32``: TF32
+    convolutions on ONNX Runtime's CUDA provider (faster, not exact).
     """
     requested = "tensorrt" if use_tensorrt else "directml"
     gpu_order = ("tensorrt", "cuda", "directml") if use_tensorrt else ("directml", "cuda")
     reasons: list[str] = []
     for name in gpu_order:
         try:
-            backend = _make_gpu_backend(name, device_id)
+            backend = _make_gpu_backend(name, device_id, cuda_tf32)
         except BackendUnavailable as exc:
             reasons.append(f"{name}: {exc}")
             continue
@@ -81,14 +98,25 @@ def select_backend(
     return _selection(make_cpu_backend(cpu_backend, cpu_threads), requested, reasons)
 
 
-def make_backend(name: str, device_id: int = 0, cpu_threads: int = 0) -> Backend:
+def make_backend(name: str, device_id: int = 0, cpu_threads: int = 0, cuda_tf32: bool = False) -> Backend:
     """One runtime by name (``tensorrt``, ``cuda``, ``directml``, ``openvino``, ``onnxruntime-cpu``),
     without fallback: BackendUnavailable says why it cannot run here. For benchmarks and checks."""
     if name in ("tensorrt", "cuda", "directml"):
-        return _make_gpu_backend(name, device_id)
+        return _make_gpu_backend(name, device_id, cuda_tf32)
     if name in ("openvino", "onnxruntime-cpu"):
         return make_cpu_backend("openvino" if name == "openvino" else "onnxruntime", cpu_threads)
     raise ValueError(f"unknown backend {name!r}: tensorrt, cuda, directml, openvino or onnxruntime-cpu")
+
+
+def fail_over(
+    selection: Selection, reason: str, cpu_backend: str = "auto", cpu_threads: int = 0
+) -> Selection:
+    """The CPU runtime in place of a chosen GPU backend that could not load a graph (ONNX Runtime
+    put the session on the CPU: CUDA/cuDNN libraries or the driver), with ``reason`` named first."""
+    reasons = [f"{selection.backend.name}: {reason}"]
+    if selection.fallback_reason:
+        reasons.append(selection.fallback_reason)
+    return _selection(make_cpu_backend(cpu_backend, cpu_threads), selection.requested, reasons)
 
 
 def _selection(backend: Backend, requested: str, reasons: list[str]) -> Selection:
@@ -104,7 +132,7 @@ def _selection(backend: Backend, requested: str, reasons: list[str]) -> Selectio
     return selection
 
 
-def _make_gpu_backend(name: str, device_id: int) -> Backend:
+def _make_gpu_backend(name: str, device_id: int, cuda_tf32: bool = False) -> Backend:
     if name == "tensorrt":
         # Raises BackendUnavailable when tensorrt or a CUDA binding (cuda-bindings, pycuda) is
         # missing, the device does not exist or its compute capability is below what TensorRT
@@ -114,7 +142,7 @@ def _make_gpu_backend(name: str, device_id: int) -> Backend:
         return TensorRtBackend(device_id)
     ort_backend = _onnxruntime_module()
     if name == "cuda":
-        return ort_backend.OnnxRuntimeBackend("CUDAExecutionProvider", device_id)
+        return ort_backend.OnnxRuntimeBackend("CUDAExecutionProvider", device_id, tf32=cuda_tf32)
     return ort_backend.OnnxRuntimeBackend("DmlExecutionProvider", device_id)
 
 

@@ -129,6 +129,10 @@ class CudaDevice(Protocol):
         """Queue a copy from device address ``src`` into the C-contiguous ``dst`` on ``stream``."""
         ...
 
+    def copy(self, dst: int, src: int, nbytes: int, stream: CudaStream) -> None:
+        """Queue a copy of ``nbytes`` from device address ``src`` to device address ``dst``."""
+        ...
+
 
 class CudaBinding(Protocol):
     name: str
@@ -337,6 +341,10 @@ class _CudaBindingsDevice:
         kind = self.binding.runtime.cudaMemcpyKind.cudaMemcpyDeviceToHost
         self._copy(dst.ctypes.data, int(src), dst.nbytes, kind, stream)
 
+    def copy(self, dst: int, src: int, nbytes: int, stream: _CudaBindingsStream) -> None:
+        kind = self.binding.runtime.cudaMemcpyKind.cudaMemcpyDeviceToDevice
+        self._copy(int(dst), int(src), nbytes, kind, stream)
+
     def _copy(self, dst: int, src: int, nbytes: int, kind: Any, stream: _CudaBindingsStream) -> None:
         call = f"cudaMemcpyAsync({nbytes} bytes, {getattr(kind, 'name', kind)})"
         self.binding._call(call, "cudaMemcpyAsync", dst, src, nbytes, kind, stream.raw)
@@ -429,6 +437,9 @@ class _PycudaDevice:
     def download(self, dst: np.ndarray, src: int, stream: Any) -> None:
         _require_contiguous(dst, "download target")
         self.driver.memcpy_dtoh_async(dst, int(src), stream)
+
+    def copy(self, dst: int, src: int, nbytes: int, stream: Any) -> None:
+        self.driver.memcpy_dtod_async(int(dst), int(src), nbytes, stream)
 
 
 class _PycudaEvent:
