@@ -49,6 +49,7 @@ from ezvtb_node.core import get_core
 from ezvtb_node.core.backends import BackendUnavailable, make_backend
 from ezvtb_node.core.models.layout import PRECISIONS, VARIANTS
 from ezvtb_node.core.models.tha3_build import ensure_engine_set
+from ezvtb_node.core.precision import judge_precision
 from ezvtb_node.core.stage_cache import StageCache
 from ezvtb_node.core.tha import STAGES, ThaPipeline
 
@@ -125,7 +126,7 @@ def measure_backend(backend, engine, image, frames: int, reference: dict) -> tup
     start = time.perf_counter()
     plain.render(varied_poses(1, seed=9)[0])
     first_frame_seconds = time.perf_counter() - start
-    fidelity = fidelity_against(plain, reference)
+    fidelity = fidelity_against(plain, reference, engine.precision)
     rows = [Row(f"{label}, caches off, varied poses", timed(plain.render, varied_poses(frames + 3)))]
     cached = ThaPipeline(runners, StageCache(1_000_000_000))
     cached.set_image(image)
@@ -161,14 +162,15 @@ def measure_backend(backend, engine, image, frames: int, reference: dict) -> tup
     return rows, report
 
 
-def fidelity_against(pipeline: ThaPipeline, reference: dict) -> str:
-    """max and 99.9th percentile of |frame - CPU fp32 frame| over the reference poses, in 1/255."""
+def fidelity_against(pipeline: ThaPipeline, reference: dict, precision: str) -> str:
+    """The render judged against the CPU fp32 render over the reference poses (core/precision.py:
+    max and 99.9th percentile of |Δ| in 1/255, and whether the precision's bound holds)."""
     if not reference:
         return "-"
-    differences = np.concatenate(
-        [np.abs(pipeline.render(pose).astype(np.int16) - frame).ravel() for pose, frame in reference.values()]
-    )
-    return f"{int(differences.max())} / {np.percentile(differences, 99.9):.0f}"
+    frames = [pipeline.render(pose).copy() for pose, _ in reference.values()]
+    verdict = judge_precision([frame for _, frame in reference.values()], frames, precision)
+    outcome = "meets" if verdict.meets_bound else "fails"
+    return f"{verdict.max_levels} / {verdict.p999_levels:.0f} ({outcome} bound)"
 
 
 def memcpy_nodes(backend, engine) -> str:
