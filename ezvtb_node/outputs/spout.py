@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from ezvtb_node.outputs.base import FrameSink
+from ezvtb_node.outputs.spec import DEFAULT_SENDER_NAME
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SENDER_NAME = "ezvtb"
 # Spout keeps sender names in a fixed 256-byte buffer including the terminating NUL.
 _MAX_NAME_BYTES = 255
 
