@@ -25,7 +25,7 @@ from typing import Any
 
 from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.inputs.settings import SOURCE_KEYS, SourceSettings, add_source_flags, settings_of
-from ezvtb_node.mapping.tomllines import tomllib
+from ezvtb_node.tomlcompat import tomllib
 
 # Where the node's default for a get_core option differs from get_core's own, and why.
 NODE_CORE_DEFAULTS: dict[str, tuple[Any, str]] = {
