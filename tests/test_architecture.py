@@ -9,8 +9,8 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "ezvtb_node"
 FOUNDATION = {
     "channels", "sources", "pose", "endpoints", "paths", "progress", "character", "onnxruntime_packages",
-    "__init__",
-}
+    "tomlcompat", "percentiles", "__init__",
+}  # fmt: skip
 ELEMENTS = {"inputs", "mapping", "core", "outputs"}
 APPLICATION = {"app", "doctor"}
 

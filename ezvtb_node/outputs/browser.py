@@ -39,8 +39,9 @@ import numpy as np
 from aiohttp import WSMsgType, web
 from PIL import Image
 
-from ezvtb_node.outputs.base import FrameSink, percentile_ms
+from ezvtb_node.outputs.base import FrameSink
 from ezvtb_node.outputs.spec import DEFAULT_HOST, DEFAULT_PORT
+from ezvtb_node.percentiles import percentile_ms
 
 log = logging.getLogger(__name__)
 
