@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "outputs"
 
 from headless_chromium import HeadlessChromium, chromium_available
 
-from ezvtb_node.outputs.base import percentile_ms
 from ezvtb_node.outputs.browser import BrowserSink, encode_frame
+from ezvtb_node.percentiles import percentile_ms
 
 FPS = 60.0
 VARIANTS = 8

@@ -21,9 +21,9 @@ import time
 
 import numpy as np
 
-from ezvtb_node.outputs.base import percentile_ms
 from ezvtb_node.outputs.null import NullSink
 from ezvtb_node.outputs.pacing import Pacer
+from ezvtb_node.percentiles import percentile_ms
 
 FPS = 60.0
 SIZE = 512

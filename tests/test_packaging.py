@@ -25,11 +25,7 @@ import pytest
 
 from ezvtb_node.doctor.runtime import ONNXRUNTIME_VARIANTS
 from ezvtb_node.mapping.bundled import bundled_mappings_dir, bundled_names
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from ezvtb_node.tomlcompat import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))

@@ -35,11 +35,7 @@ from pathlib import Path
 import pytest
 
 from ezvtb_node.doctor.runtime import ONNXRUNTIME_VARIANTS
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from ezvtb_node.tomlcompat import tomllib
 
 pytestmark = pytest.mark.network
 

@@ -15,11 +15,7 @@ from pathlib import Path
 import pytest
 
 from ezvtb_node.doctor import runtime
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib
+from ezvtb_node.tomlcompat import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

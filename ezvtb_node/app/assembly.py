@@ -23,6 +23,7 @@ from ezvtb_node.mapping import CALIBRATE_OSC_ADDRESS, load_mapping
 from ezvtb_node.mapping.bundled import resolve_mapping_path, vmc_candidates
 from ezvtb_node.outputs import make_sink
 from ezvtb_node.outputs.base import FrameSink
+from ezvtb_node.outputs.spec import BrowserSpec, parse_output
 
 CONTROL_PORT = 8766
 _CONTROL_CULPRITS = "another ezvtb-node (its control endpoint)"
@@ -41,15 +42,14 @@ def control_endpoint(config: Any) -> tuple[str, int] | None:
 def listeners(config: Any) -> list[PortUse]:
     """Every port the node would listen on with ``config`` (port 0 = any free port: left out)."""
     uses = [] if config.replay else receiver_ports(config.source_settings())
-    for spec in config.output:
-        if spec.strip().partition(":")[0].lower() == "browser":
-            sink = make_sink(spec)
+    for spec in map(parse_output, config.output):
+        if isinstance(spec, BrowserSpec):
             uses.append(
                 PortUse(
                     "browser source",
                     "tcp",
-                    sink.server.host,
-                    sink.server.port,
+                    spec.host,
+                    spec.port,
                     _BROWSER_CULPRITS,
                     "set another port with --output browser:HOST:PORT",
                 )

@@ -25,7 +25,8 @@ from typing import Any
 
 from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.inputs.settings import SOURCE_KEYS, SourceSettings, add_source_flags, settings_of
-from ezvtb_node.mapping.tomllines import tomllib
+from ezvtb_node.outputs.spec import SPEC_HELP
+from ezvtb_node.tomlcompat import tomllib
 
 # Where the node's default for a get_core option differs from get_core's own, and why.
 NODE_CORE_DEFAULTS: dict[str, tuple[Any, str]] = {
@@ -120,7 +121,7 @@ _AFTER_CORE: list[tuple[str, type, Any]] = [
         default_factory=_default_outputs,
         metadata={
             "section": "output",
-            "help": "outputs: spout[:NAME], browser[:HOST:PORT], files:DIR, files:FILE.webp, null",
+            "help": f"outputs: {SPEC_HELP}",
         },
     )),
     ("fps", float, _key("output", "output frame rate", 60.0)),

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ezvtb_node.outputs.base import percentile_ms
+from ezvtb_node.percentiles import percentile_ms
 
 
 class NodeMetrics:

@@ -24,11 +24,10 @@ from ezvtb_node.character import load_character
 from ezvtb_node.inputs import TrackingFrame
 from ezvtb_node.mapping import Mapper
 from ezvtb_node.mapping.bundled import choose_mapping, resolve_mapping_path
+from ezvtb_node.sources import OVERLAY_SOURCES
 
 log = logging.getLogger(__name__)
 
-# Sources whose channels are added to the face tracker's frame rather than replacing it.
-OVERLAY_SOURCES = frozenset({"voice"})
 # How often the picture is refreshed without new tracking (breathing, easing to idle).
 IDLE_REFRESH_S = 0.1
 IMAGE_CHECK_S = 1.0

@@ -10,6 +10,7 @@ from pathlib import Path
 from ezvtb_node.app.config import NodeConfig
 from ezvtb_node.doctor import files, ports, precision, runtime
 from ezvtb_node.doctor.check import Check, Status
+from ezvtb_node.outputs.spec import SpoutSpec, parse_output
 
 __all__ = ["Check", "Status", "node_ports", "run_checks"]
 
@@ -24,7 +25,7 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
         runtime.check_cuda_driver(),
         runtime.check_tensorrt(),
         runtime.check_directml(),
-        runtime.check_spout(config is not None and any(_kind(spec) == "spout" for spec in config.output)),
+        runtime.check_spout(_sends_to_spout(config)),
         runtime.check_libjpeg_turbo(),
         runtime.check_portaudio(config is None or bool(config.audio)),
     ]
@@ -50,8 +51,8 @@ def node_ports(config: NodeConfig | None) -> list[ports.PortUse]:
     return listeners(config if config is not None else NodeConfig(ifacialmocap="on"))
 
 
-def _kind(spec: str) -> str:
-    return spec.strip().partition(":")[0].lower()
+def _sends_to_spout(config: NodeConfig | None) -> bool:
+    return config is not None and any(isinstance(parse_output(spec), SpoutSpec) for spec in config.output)
 
 
 def _cache_path(config: NodeConfig | None) -> Path:

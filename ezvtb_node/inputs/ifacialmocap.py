@@ -25,6 +25,7 @@ from ezvtb_node.inputs.names import arkit_channel
 from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, Counters, FrameCallback, RateLimitedLog
 from ezvtb_node.inputs.tracking import TrackingFrame
 from ezvtb_node.inputs.udp import DatagramTap, UdpReceiver
+from ezvtb_node.sources import FACEMOTION3D, IFACIALMOCAP
 
 DEFAULT_PORT = 49983
 START_STRING = "iFacialMocap_sahuasouryya9218sauhuiayeta91555dy3719|sendDataVersion=v2"
@@ -57,7 +58,7 @@ class IFacialMocapDecoder:
         "handshakes_failed",
     )
 
-    def __init__(self, source: str = "ifacialmocap") -> None:
+    def __init__(self, source: str = IFACIALMOCAP) -> None:
         self.source = source
         self.counters = Counters(self.COUNTERS)
         self._warn = RateLimitedLog(_log)
@@ -171,7 +172,7 @@ class IFacialMocapReceiver(UdpReceiver):
         on_frame: FrameCallback | None = None,
         tap: DatagramTap | None = None,
     ) -> None:
-        self.name = "facemotion3d" if facemotion3d else "ifacialmocap"
+        self.name = FACEMOTION3D if facemotion3d else IFACIALMOCAP
         default_port = FACEMOTION3D_PORT if facemotion3d else DEFAULT_PORT
         if host is None:
             host = "0.0.0.0" if phone else "127.0.0.1"

@@ -25,11 +25,12 @@ from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameCallback, FrameS
 from ezvtb_node.inputs.tracking import TrackingFrame, open_text, parse_trace_line
 from ezvtb_node.inputs.udp import Decoder
 from ezvtb_node.inputs.vmc import VmcDecoder
+from ezvtb_node.sources import FACEMOTION3D, IFACIALMOCAP, VMC
 
 DECODERS: dict[str, Callable[[], Decoder]] = {
-    "vmc": VmcDecoder,
-    "ifacialmocap": lambda: IFacialMocapDecoder("ifacialmocap"),
-    "facemotion3d": lambda: IFacialMocapDecoder("facemotion3d"),
+    VMC: VmcDecoder,
+    IFACIALMOCAP: lambda: IFacialMocapDecoder(IFACIALMOCAP),
+    FACEMOTION3D: lambda: IFacialMocapDecoder(FACEMOTION3D),
 }
 
 

@@ -24,6 +24,7 @@ from ezvtb_node.inputs.ifacialmocap import FACEMOTION3D_PORT, IFacialMocapReceiv
 from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameSource
 from ezvtb_node.inputs.vmc import DEFAULT_PORT as VMC_PORT
 from ezvtb_node.inputs.vmc import CommandHandler, VmcReceiver
+from ezvtb_node.sources import FACEMOTION3D, IFACIALMOCAP, VMC
 
 LOOPBACK = "127.0.0.1"
 ALL_INTERFACES = "0.0.0.0"
@@ -121,27 +122,27 @@ class SourceSettings:
         """(kind, (host, port)) of each receiver switched on; kinds: vmc, ifacialmocap, facemotion3d."""
         found = []
         if (vmc := parse_endpoint(self.vmc, LOOPBACK, VMC_PORT, "vmc")) is not None:
-            found.append(("vmc", vmc))
+            found.append((VMC, vmc))
         # Loopback unless a phone address is given: then the phone's packets must reach us.
         ifm_host = ALL_INTERFACES if self.ifacialmocap_phone else LOOPBACK
         ifm = parse_endpoint(self.ifacialmocap, ifm_host, IFACIALMOCAP_PORT, "ifacialmocap")
         if ifm is None and self.ifacialmocap_phone:
             ifm = (ifm_host, IFACIALMOCAP_PORT)
         if ifm is not None:
-            found.append(("ifacialmocap", ifm))
+            found.append((IFACIALMOCAP, ifm))
         if (
             fm3d := parse_endpoint(self.facemotion3d, LOOPBACK, FACEMOTION3D_PORT, "facemotion3d")
         ) is not None:
-            found.append(("facemotion3d", fm3d))
+            found.append((FACEMOTION3D, fm3d))
         return found
 
 
 SOURCE_KEYS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SourceSettings))
 
 _PORTS = {  # kind: (label, who usually holds the port, the flag that moves it)
-    "vmc": ("VMC", VmcReceiver.PORT_CULPRITS, "--vmc"),
-    "ifacialmocap": ("iFacialMocap", IFacialMocapReceiver.PORT_CULPRITS, "--ifacialmocap"),
-    "facemotion3d": ("Facemotion3D", IFacialMocapReceiver.PORT_CULPRITS, "--facemotion3d"),
+    VMC: ("VMC", VmcReceiver.PORT_CULPRITS, "--vmc"),
+    IFACIALMOCAP: ("iFacialMocap", IFacialMocapReceiver.PORT_CULPRITS, "--ifacialmocap"),
+    FACEMOTION3D: ("Facemotion3D", IFacialMocapReceiver.PORT_CULPRITS, "--facemotion3d"),
 }
 
 
@@ -172,13 +173,13 @@ def make_tracking_sources(
     sources: list[FrameSource] = []
     allow = settings.allow or None
     for kind, (host, port) in settings.receivers():
-        if kind == "vmc":
+        if kind == VMC:
             sources.append(VmcReceiver(host, port, commands=commands, **options))
         else:
-            phone = (settings.ifacialmocap_phone or None) if kind == "ifacialmocap" else None
+            phone = (settings.ifacialmocap_phone or None) if kind == IFACIALMOCAP else None
             sources.append(
                 IFacialMocapReceiver(
-                    host, port, phone=phone, allow_from=allow, facemotion3d=kind == "facemotion3d", **options
+                    host, port, phone=phone, allow_from=allow, facemotion3d=kind == FACEMOTION3D, **options
                 )
             )
     if settings.audio:

@@ -46,6 +46,7 @@ from ezvtb_node.inputs.names import blend_channel
 from ezvtb_node.inputs.source import Counters, RateLimitedLog
 from ezvtb_node.inputs.tracking import TrackingFrame
 from ezvtb_node.inputs.udp import UdpReceiver
+from ezvtb_node.sources import VMC
 
 DEFAULT_PORT = 39539
 HEAD_CHAIN = ("Spine", "Chest", "UpperChest", "Neck", "Head")
@@ -71,7 +72,7 @@ _BONE_ADDRESS = b"/VMC/Ext/Bone/Pos"
 class VmcDecoder:
     """Turns VMC datagrams (messages, bundles, nested bundles) into frames; keeps state between them."""
 
-    source = "vmc"
+    source = VMC
     COUNTERS = (
         "messages",
         "bad_osc",
@@ -350,7 +351,7 @@ def _arguments_end(data: bytes, tags: bytes, index: int) -> int:
 class VmcReceiver(UdpReceiver):
     """VMC marionette on ``host:port`` (default 127.0.0.1:39539)."""
 
-    name = "vmc"
+    name = VMC
     PORT_CULPRITS = (
         "another ezvtb-node, VSeeFace's own VMC receiver (VMC protocol receiver enabled in VSeeFace), "
         "VBridger, or another VMC marionette"

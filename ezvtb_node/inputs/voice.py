@@ -53,6 +53,7 @@ from ezvtb_node.inputs.vowels import (
     default_profile,
     load_profile,
 )
+from ezvtb_node.sources import VOICE
 
 DEFAULT_HOP_MS = 10.0
 DEFAULT_SMOOTHING_S = 0.03
@@ -156,7 +157,7 @@ class VoiceAnalyzer:
 class VoiceSource(FrameSource):
     """Publishes voice frames from an :class:`AudioInput` on its own thread (see the module doc)."""
 
-    name = "voice"
+    name = VOICE
     COUNTERS = (*FrameSource.COUNTERS, "blocks", "overflows", "device_lost", "reopen_failures")
 
     def __init__(

@@ -6,6 +6,7 @@ import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
 
+from ezvtb_node import sources
 from ezvtb_node.channels import ARKIT_BLENDSHAPES
 
 # The node's choice for VMC when the user leaves it on "auto": perfect-sync models send ARKit
@@ -20,8 +21,6 @@ VOICE = "voice"
 _ARKIT = frozenset(ARKIT_BLENDSHAPES)
 PERFECT_SYNC_REQUIRED = frozenset({"eyeBlinkLeft", "eyeBlinkRight", "jawOpen"})
 PERFECT_SYNC_MIN_SHAPES = len(ARKIT_BLENDSHAPES) // 2
-# Sources whose frames carry ARKit names from a phone (they use the iFacialMocap mapping).
-_PHONE_SOURCES = frozenset({"ifacialmocap", "facemotion3d"})
 
 
 # The package the wheel ships the mapping files in. pyproject.toml builds it from the top-level
@@ -88,9 +87,9 @@ def choose_mapping(
 ) -> str:
     """The mapping name or path for a frame from ``source`` carrying ``channels`` (a voice frame
     reaches here alone only when no face tracker is live: then the voice-only mapping drives)."""
-    if source == "voice":
+    if source == sources.VOICE:
         return voice_choice
-    if source is None or source in _PHONE_SOURCES:
+    if source is None or source in sources.PHONE_SOURCES:
         return ifacialmocap_choice
     if vmc_choice != VMC_AUTO:
         return vmc_choice

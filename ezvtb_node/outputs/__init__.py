@@ -1,63 +1,70 @@
 """Frame outputs: Spout, browser source, files, null; and the pacer that feeds them.
 
-``make_sink(spec)`` builds an output from a short text spec (the ``--output`` flag):
-
-=====================  ============================================================
-``spout[:NAME]``       Spout sender NAME (default ``ezvtb``), Windows only
-``browser[:ADDRESS]``  web page for OBS Browser Source; ADDRESS as in ezvtb_node.endpoints
-``files:DIR``          PNG sequence DIR/frame_000000.png ...
-``files:FILE.webp``    one animated WebP with alpha, written on close
-``null``               discard frames
-=====================  ============================================================
+``make_sink(text)`` builds an output from a short text spec (the ``--output`` flag), parsed by
+``parse_output`` (``outputs/spec.py``, which lists the forms) and built by the builder its kind
+names in a table.
 """
 
 from __future__ import annotations
 
-from ezvtb_node.endpoints import parse_endpoint
+from collections.abc import Callable
+from typing import Any
+
 from ezvtb_node.outputs.base import FrameSink
 from ezvtb_node.outputs.pacing import Pacer
+from ezvtb_node.outputs.spec import (
+    SPEC_HELP,
+    BrowserSpec,
+    FilesSpec,
+    NullSpec,
+    OutputSpec,
+    SpoutSpec,
+    parse_output,
+)
 
-__all__ = ["SPEC_HELP", "FrameSink", "Pacer", "make_sink"]
-
-SPEC_HELP = "spout[:NAME], browser[:HOST:PORT] (or browser:PORT), files:DIR, files:FILE.webp or null"
+__all__ = ["SPEC_HELP", "FrameSink", "OutputSpec", "Pacer", "make_sink", "parse_output"]
 
 
-def _bad(spec: str, why: str) -> ValueError:
-    return ValueError(f"output {spec!r}: {why}; expected {SPEC_HELP}")
+# Each output's library is imported only when that output is built (Spout exists on Windows only).
+def _spout(spec: SpoutSpec, fps: float, premultiplied: bool) -> FrameSink:
+    from ezvtb_node.outputs.spout import SpoutSink
+
+    return SpoutSink(name=spec.name, premultiplied=premultiplied)
 
 
-def make_sink(spec: str, fps: float = 60.0, premultiplied: bool = False) -> FrameSink:
-    """Build (not open) the output described by ``spec``.
+def _browser(spec: BrowserSpec, fps: float, premultiplied: bool) -> FrameSink:
+    from ezvtb_node.outputs.browser import BrowserSink
+
+    return BrowserSink(spec.host, spec.port)
+
+
+def _files(spec: FilesSpec, fps: float, premultiplied: bool) -> FrameSink:
+    from ezvtb_node.outputs.files import PngSequenceSink, WebpAnimationSink
+
+    return WebpAnimationSink(spec.path, fps=fps) if spec.animated_webp else PngSequenceSink(spec.path)
+
+
+def _null(spec: NullSpec, fps: float, premultiplied: bool) -> FrameSink:
+    from ezvtb_node.outputs.null import NullSink
+
+    return NullSink()
+
+
+_BUILDERS: dict[type, Callable[[Any, float, bool], FrameSink]] = {
+    SpoutSpec: _spout,
+    BrowserSpec: _browser,
+    FilesSpec: _files,
+    NullSpec: _null,
+}
+
+
+def make_sink(text: str, fps: float = 60.0, premultiplied: bool = False) -> FrameSink:
+    """Build (not open) the output described by ``text`` (a ValueError names a bad spec).
 
     ``fps`` sets animation frame durations; ``premultiplied`` makes Spout send premultiplied alpha
     (the other outputs carry straight alpha only).
     """
-    kind, _, rest = spec.strip().partition(":")
-    kind = kind.lower()
-    if premultiplied and kind != "spout":
-        raise ValueError(f"premultiplied alpha is a Spout option; output {spec!r} sends straight alpha")
-    if kind == "null" and not rest:
-        from ezvtb_node.outputs.null import NullSink
-
-        return NullSink()
-    if kind == "spout":
-        from ezvtb_node.outputs.spout import DEFAULT_SENDER_NAME, SpoutSink
-
-        return SpoutSink(name=rest or DEFAULT_SENDER_NAME, premultiplied=premultiplied)
-    if kind == "browser":
-        from ezvtb_node.outputs.browser import DEFAULT_HOST, DEFAULT_PORT, BrowserSink
-
-        try:
-            endpoint = parse_endpoint(rest or str(DEFAULT_PORT), DEFAULT_HOST, DEFAULT_PORT, "address", False)
-        except ValueError as exc:
-            raise _bad(spec, str(exc)) from None
-        return BrowserSink(*endpoint)
-    if kind == "files":
-        if not rest:
-            raise _bad(spec, "files needs a directory or a .webp file name")
-        from ezvtb_node.outputs.files import PngSequenceSink, WebpAnimationSink
-
-        if rest.lower().endswith(".webp"):
-            return WebpAnimationSink(rest, fps=fps)
-        return PngSequenceSink(rest)
-    raise _bad(spec, f"unknown output kind {kind!r}" if kind != "null" else "null takes no argument")
+    spec = parse_output(text)
+    if premultiplied and not isinstance(spec, SpoutSpec):
+        raise ValueError(f"premultiplied alpha is a Spout option; output {text!r} sends straight alpha")
+    return _BUILDERS[type(spec)](spec, fps, premultiplied)

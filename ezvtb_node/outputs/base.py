@@ -20,18 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from ezvtb_node.percentiles import percentile_ms
+
 log = logging.getLogger(__name__)
 
 # How many recent write durations the statistics keep (enough for a stable median and p99).
 _COST_WINDOW = 512
-
-
-def percentile_ms(samples_s: list[float] | deque[float], q: float) -> float | None:
-    """The ``q``-th percentile (0-100, nearest rank) of durations in seconds, in milliseconds."""
-    if not samples_s:
-        return None
-    ordered = sorted(samples_s)
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))] * 1e3, 3)
 
 
 def check_frame(frame: Any, width: int, height: int) -> np.ndarray:

@@ -39,12 +39,12 @@ import numpy as np
 from aiohttp import WSMsgType, web
 from PIL import Image
 
-from ezvtb_node.outputs.base import FrameSink, percentile_ms
+from ezvtb_node.outputs.base import FrameSink
+from ezvtb_node.outputs.spec import DEFAULT_HOST, DEFAULT_PORT
+from ezvtb_node.percentiles import percentile_ms
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
 FORMATS = {"raw": 0, "png": 1, "webp": 2}
 #: Binary frame message header: magic, sequence number, width, height, format code, 3 spare bytes.
 HEADER = struct.Struct("<4sIHHB3x")

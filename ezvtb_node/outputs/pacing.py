@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ezvtb_node.outputs.base import percentile_ms
+from ezvtb_node.percentiles import percentile_ms
 
 log = logging.getLogger(__name__)
 

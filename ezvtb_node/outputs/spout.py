@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 
 from ezvtb_node.outputs.base import FrameSink
+from ezvtb_node.outputs.spec import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SENDER_NAME
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SENDER_NAME = "ezvtb"
 # Spout keeps sender names in a fixed 256-byte buffer including the terminating NUL.
 _MAX_NAME_BYTES = 255
 
@@ -54,7 +54,7 @@ def load_spoutgl() -> ModuleType:
     if sys.platform != "win32":
         raise RuntimeError(
             f"Spout output needs Windows (this is {sys.platform}); use the browser output instead "
-            "(--output browser, then add http://127.0.0.1:8765/ as an OBS Browser Source)"
+            f"(--output browser, then add http://{DEFAULT_HOST}:{DEFAULT_PORT}/ as an OBS Browser Source)"
         )
     try:
         import SpoutGL
