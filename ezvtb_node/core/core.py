@@ -85,9 +85,10 @@ class Core:
             if options.use_sr
             else None
         )
-        count = options.interpolation_scale if options.use_interpolation else 1
-        side = IMAGE_SHAPE[0] * (options.sr_scale if options.use_sr else 1)
-        self._outputs: list[np.ndarray] = [np.zeros((side, side, 4), np.uint8) for _ in range(count)]
+        side = options.frame_side
+        self._outputs: list[np.ndarray] = [
+            np.zeros((side, side, 4), np.uint8) for _ in range(options.frames_per_inference)
+        ]
         self.image_digest: str | None = None
         self._frames = 0
         self._render_seconds = 0.0

@@ -23,13 +23,10 @@ import numpy as np
 
 from ezvtb_node.core.backends import Backend, make_cpu_backend, to_host
 from ezvtb_node.core.models.import_onnx import validate_model
-from ezvtb_node.core.models.layout import FRAME_SHAPE, RIFE_INPUTS, rife_output_names
+from ezvtb_node.core.models.layout import FRAME_SHAPE, RIFE_INPUTS, RIFE_SCALES, rife_output_names
 from ezvtb_node.core.models.store import find_rife_model
 
 log = logging.getLogger(__name__)
-
-SCALES = (2, 3, 4)
-
 
 class FrameInterpolator(Protocol):
     """Makes the frames between two uint8 (512,512,4) BGRA frames.
@@ -51,8 +48,8 @@ def intermediate_times(scale: int) -> list[float]:
 
 
 def _check_scale(scale: int) -> None:
-    if scale not in SCALES:
-        raise ValueError(f"interpolation scale must be one of {SCALES}, got {scale!r}")
+    if scale not in RIFE_SCALES:
+        raise ValueError(f"interpolation scale must be one of {RIFE_SCALES}, got {scale!r}")
 
 
 def _check_frame(name: str, frame: np.ndarray) -> None:
