@@ -124,6 +124,6 @@ def _write_contact_sheet(frames: list[np.ndarray], path: Path, columns: int = 8,
     checker = np.where(tile[..., None] == 1, 200, 255).astype(np.uint8).repeat(3, axis=2)
     sheet.paste(Image.fromarray(checker, "RGB"))
     for i, frame in enumerate(picks):
-        image = to_image(frame).resize((thumb, thumb), Image.LANCZOS)
+        image = to_image(frame).resize((thumb, thumb), Image.Resampling.LANCZOS)
         sheet.alpha_composite(image, ((i % columns) * thumb, (i // columns) * thumb))
     sheet.convert("RGB").save(path)

@@ -81,7 +81,7 @@ class ThaPipeline:
 
     def _run(self, stage: str, tensors: dict) -> list:
         runner = self._runners[stage]
-        return runner.run({name: tensors[name] for name in runner.input_names})
+        return list(runner.run({name: tensors[name] for name in runner.input_names}))
 
     def _cached(self, stage: str, key_values: np.ndarray, tensors: dict) -> list:
         key = (stage, key_values.tobytes())

@@ -112,3 +112,29 @@ def test_the_node_changes_get_cores_defaults_only_where_it_says_why():
     assert {k: v for k, v in vars(node).items() if k not in NODE_CORE_DEFAULTS} == {
         k: v for k, v in vars(library).items() if k not in NODE_CORE_DEFAULTS
     }
+
+
+def test_every_key_is_in_exactly_one_section_and_printed_under_it():
+    printed = NodeConfig().to_toml()
+    sections = [line for line in printed.splitlines() if line.startswith("[")]
+    assert sections == ["[input]", "[mapping]", "[character]", "[core]", "[output]", "[control]", "[run]"]
+    for name, key in config_keys().items():
+        start = printed.index(f"[{key.section}]")
+        end = printed.find("\n[", start + 1)
+        assert f"\n{name} = " in printed[start : end if end != -1 else None], name
+
+
+def test_keys_build_typed_sections_and_an_unknown_key_is_named():
+    config = NodeConfig.from_keys(vmc="off", use_sr=True, model_dir="", output=["null"], max_frames=3)
+    assert (config.input.vmc, config.core.use_sr, config.core.model_dir) == ("off", True, None)
+    assert (config.output.output, config.run.max_frames) == (["null"], 3)
+    assert config.core.cacher_on_database is True  # the node's default survives a changed section
+    with pytest.raises(TypeError, match="NodeConfig has no key 'vmcc'"):
+        NodeConfig.from_keys(vmcc="off")
+
+
+def test_the_geometry_comes_from_the_core_section():
+    assert NodeConfig.from_keys(interpolation_scale=3).core.frames_per_inference == 3
+    assert NodeConfig.from_keys(use_interpolation=False).core.frames_per_inference == 1
+    assert NodeConfig.from_keys(use_sr=True, sr_scale=4).core.frame_side == 2048
+    assert NodeConfig().core.frame_side == 512
