@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -26,6 +27,9 @@ from ezvtb_node.inputs import TrackingFrame, read_trace
 from ezvtb_node.mapping import Mapper
 from ezvtb_node.mapping.bundled import resolve_mapping_path
 from ezvtb_node.outputs.files import to_image, write_webp_animation
+
+if TYPE_CHECKING:  # the core's runtimes load with the core
+    from ezvtb_node.core.core import Core
 
 
 def demo_trace_path() -> Path:
@@ -65,7 +69,7 @@ class DemoResult:
 
 
 def run_demo(
-    core,
+    core: Core,
     out_dir: Path,
     seconds: float = 12.0,
     fps: float = 8.0,
