@@ -22,6 +22,7 @@ import argparse
 import dataclasses
 import sys
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -167,8 +168,8 @@ class NodeConfig:
             sections.setdefault(key.section, {})[name] = None if key.optional and value == "" else value
         defaults = cls()
         changed = {
-            section: dataclasses.replace(getattr(defaults, section), **keys)
-            for section, keys in sections.items()
+            section: dataclasses.replace(getattr(defaults, section), **given)
+            for section, given in sections.items()
         }
         return cls(**changed)
 
@@ -202,7 +203,7 @@ class ConfigKey(NamedTuple):
 
 
 @cache
-def config_keys() -> dict[str, ConfigKey]:
+def config_keys() -> Mapping[str, ConfigKey]:
     """Every node.toml key, in the order node.toml shows them."""
     keys: dict[str, ConfigKey] = {}
     defaults = NodeConfig()
