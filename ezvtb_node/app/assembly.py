@@ -9,12 +9,13 @@ doctor asks ``listeners(config)`` for the ports, so it checks exactly what the n
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ezvtb_node.app.config import NodeConfig
 from ezvtb_node.character import load_character, sample_character_path
+from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.endpoints import PortUse, parse_endpoint, port_problem
 from ezvtb_node.inputs import FrameSource, open_replay
 from ezvtb_node.inputs.settings import make_tracking_sources, receiver_ports
@@ -24,6 +25,9 @@ from ezvtb_node.mapping.bundled import resolve_mapping_path, vmc_candidates
 from ezvtb_node.outputs import make_sink
 from ezvtb_node.outputs.base import FrameSink
 from ezvtb_node.outputs.spec import BrowserSpec, parse_output
+
+if TYPE_CHECKING:  # loaded where used: the runtimes with the core, aiohttp with a browser output
+    from ezvtb_node.core.core import Core
 
 CONTROL_PORT = 8766
 _CONTROL_CULPRITS = "another ezvtb-node (its control endpoint)"
@@ -35,14 +39,14 @@ class NodeError(RuntimeError):
 
 
 # -- addresses ------------------------------------------------------------------------------------
-def control_endpoint(config: Any) -> tuple[str, int] | None:
-    return parse_endpoint(config.control, "127.0.0.1", CONTROL_PORT, "control")
+def control_endpoint(config: NodeConfig) -> tuple[str, int] | None:
+    return parse_endpoint(config.control.control, "127.0.0.1", CONTROL_PORT, "control")
 
 
-def listeners(config: Any) -> list[PortUse]:
+def listeners(config: NodeConfig) -> list[PortUse]:
     """Every port the node would listen on with ``config`` (port 0 = any free port: left out)."""
-    uses = [] if config.replay else receiver_ports(config.source_settings())
-    for spec in map(parse_output, config.output):
+    uses = receiver_ports(config.input.live_sources())
+    for spec in map(parse_output, config.output.output):
         if isinstance(spec, BrowserSpec):
             uses.append(
                 PortUse(
@@ -62,64 +66,59 @@ def listeners(config: Any) -> list[PortUse]:
 
 
 # -- the parts ------------------------------------------------------------------------------------
-def make_core(config: Any, factory: Callable[..., Any] | None = None) -> Any:
-    """The render core with the ``[core]`` settings (``factory`` defaults to get_core)."""
-    if factory is None:
-        from ezvtb_node.core import get_core
-
-        factory = get_core
-    return factory(**dataclasses.asdict(config.core_options()))
+def character_path(config: NodeConfig) -> Path:
+    return Path(config.character.image) if config.character.image else sample_character_path()
 
 
-def character_path(config: Any) -> Path:
-    return Path(config.image) if config.image else sample_character_path()
-
-
-def mapping_names(config: Any) -> list[str]:
+def mapping_names(config: NodeConfig) -> list[str]:
     """Every mapping the node may use with ``config`` (all are checked before it starts)."""
-    names = [config.mapping_ifacialmocap, *vmc_candidates(config.mapping_vmc)]
-    return [*names, config.mapping_voice] if config.audio else names
+    mapping = config.mapping
+    names = [mapping.mapping_ifacialmocap, *vmc_candidates(mapping.mapping_vmc)]
+    return [*names, mapping.mapping_voice] if config.input.audio else names
 
 
-def make_sinks(config: Any) -> list[FrameSink]:
+def make_sinks(config: NodeConfig) -> list[FrameSink]:
     """The outputs, built but not opened (a bad spec raises ValueError naming it)."""
-    return [make_sink(spec, fps=config.fps) for spec in config.output]
-
-
-def frame_side(config: Any) -> int:
-    """Width and height of the frames the outputs will get."""
-    return 512 * (config.sr_scale if config.use_sr else 1)
+    return [make_sink(spec, fps=config.output.fps) for spec in config.output.output]
 
 
 def make_sources(
-    config: Any, on_frame: FrameCallback, calibrate: Callable[[], None] | None = None
+    config: NodeConfig, on_frame: FrameCallback, calibrate: Callable[[], None] | None = None
 ) -> list[FrameSource]:
     """The tracking sources, not started: a replay or the receivers that are switched on, and the
     voice input beside either. ``calibrate`` is called when a sender asks for it over OSC
     (``/ezvtb/calibrate`` on the VMC port)."""
-    settings = config.source_settings()
-    if config.replay:
-        settings = settings.without_receivers()
+    settings = config.input.live_sources()
     commands = {CALIBRATE_OSC_ADDRESS: calibrate} if calibrate is not None else None
     # A WAV file plays in real time, as a microphone would, and the node stops at its end when no
     # other input is live (an offline render of a voice take).
     sources = make_tracking_sources(settings, realtime_audio=True, commands=commands, on_frame=on_frame)
-    if config.replay:
-        speed = float("inf") if config.replay_speed == 0 else config.replay_speed
-        options = {"loop": config.replay_loop, "lost_after": config.lost_after, "on_frame": on_frame}
-        sources.append(open_replay(config.replay, speed=speed, **options))
+    replay = config.input
+    if replay.replay:
+        speed = float("inf") if replay.replay_speed == 0 else replay.replay_speed
+        options = {"loop": replay.replay_loop, "lost_after": replay.lost_after, "on_frame": on_frame}
+        sources.append(open_replay(replay.replay, speed=speed, **options))
     return sources
 
 
-def check_voice_source(config: Any) -> None:
+def check_voice_source(config: NodeConfig) -> None:
     """Validate the voice input the ``audio`` setting asks for (file, device, profile); builds it,
     starts nothing."""
-    if config.audio:
-        make_tracking_sources(config.source_settings().without_receivers(), realtime_audio=True)
+    if config.input.audio:
+        make_tracking_sources(config.input.source_settings().without_receivers(), realtime_audio=True)
+
+
+def make_core(options: CoreOptions, factory: Callable[[CoreOptions], Core] | None = None) -> Core:
+    """The render core with the ``[core]`` settings (``factory``: tests pass one that builds a tiny core)."""
+    if factory is not None:
+        return factory(options)
+    from ezvtb_node.core.core import Core
+
+    return Core(options)
 
 
 # -- fail fast ------------------------------------------------------------------------------------
-def preflight(config: Any) -> None:
+def preflight(config: NodeConfig) -> None:
     """Check everything that can be checked without building the core; raise NodeError naming the
     first problem (file, port or key) and its fix."""
     try:
@@ -136,15 +135,15 @@ def preflight(config: Any) -> None:
             load_mapping(resolve_mapping_path(name))
         except (OSError, ValueError) as exc:
             raise NodeError(f"mapping {name}: {exc}") from None
-    if config.replay and not Path(config.replay).is_file():
-        raise NodeError(f"replay: file not found: {config.replay}")
+    if config.input.replay and not Path(config.input.replay).is_file():
+        raise NodeError(f"replay: file not found: {config.input.replay}")
     try:
         check_voice_source(config)
     except (OSError, ValueError, RuntimeError) as exc:  # bad file or profile, no such device
-        raise NodeError(f"voice input {config.audio}: {exc}") from None
-    for spec in config.output:
+        raise NodeError(f"voice input {config.input.audio}: {exc}") from None
+    for spec in config.output.output:
         try:
-            make_sink(spec, fps=config.fps)  # built, not opened: a bad spec or a missing library
+            make_sink(spec, fps=config.output.fps)  # built, not opened: a bad spec or a missing library
         except (ValueError, RuntimeError) as exc:
             raise NodeError(f"output {spec}: {exc}") from None
     for use in listeners(config):

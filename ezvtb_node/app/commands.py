@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from ezvtb_node.app.config import NODE_CORE_DEFAULTS, NodeConfig, add_config_flags, build_config
+from ezvtb_node.app.config import (
+    CharacterSettings,
+    InputSettings,
+    NodeConfig,
+    OutputSettings,
+    add_config_flags,
+    build_config,
+    node_core_options,
+)
 from ezvtb_node.app.demo import demo_trace_path, run_demo
 from ezvtb_node.character import load_character
 
@@ -69,12 +78,10 @@ def _demo(args: argparse.Namespace) -> int:
         from ezvtb_node.app.node import Node
 
         config = NodeConfig(
-            vmc="off",
-            replay=str(demo_trace_path()),
-            replay_loop=True,
-            output=[args.serve],
-            image=str(args.image or ""),
-            use_interpolation=not args.no_interpolation,
+            input=InputSettings(vmc="off", replay=str(demo_trace_path()), replay_loop=True),
+            character=CharacterSettings(image=str(args.image or "")),
+            core=dataclasses.replace(node_core_options(), use_interpolation=not args.no_interpolation),
+            output=OutputSettings(output=[args.serve]),
         )
         print(
             "serving the demo performance; open the browser source URL below in a browser or OBS. "
@@ -87,9 +94,8 @@ def _demo(args: argparse.Namespace) -> int:
     if args.image is not None:  # a bad image is reported before the engines are built or loaded
         load_character(args.image)
     # The precision the node runs (by measurement), so the demo shows what `run` would.
-    model_half, _ = NODE_CORE_DEFAULTS["model_half"]
-    options = {"use_interpolation": not args.no_interpolation, "use_cacher": False, "model_half": model_half}
-    with get_core(**options) as core:
+    options = {"use_interpolation": not args.no_interpolation, "use_cacher": False}
+    with get_core(**options, model_half=node_core_options().model_half) as core:
         info = core.describe()
         print(
             f"core: {info['backend']} ({info['provider']}, {info['device']}), "

@@ -29,7 +29,8 @@ class ControlServer:
 
     @property
     def address(self) -> tuple[str, int]:
-        return self._server.server_address[:2]
+        # typeshed allows any socket family's address; an AF_INET/AF_INET6 server's is (host, port, ...).
+        return self._server.server_address[:2]  # type: ignore[return-value]
 
     def start(self) -> None:
         threading.Thread(target=self._server.serve_forever, name="ezvtb-control", daemon=True).start()

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
@@ -26,6 +27,9 @@ from ezvtb_node.inputs import TrackingFrame, read_trace
 from ezvtb_node.mapping import Mapper
 from ezvtb_node.mapping.bundled import resolve_mapping_path
 from ezvtb_node.outputs.files import to_image, write_webp_animation
+
+if TYPE_CHECKING:  # the core's runtimes load with the core
+    from ezvtb_node.core.core import Core
 
 
 def demo_trace_path() -> Path:
@@ -65,7 +69,7 @@ class DemoResult:
 
 
 def run_demo(
-    core,
+    core: Core,
     out_dir: Path,
     seconds: float = 12.0,
     fps: float = 8.0,
@@ -124,6 +128,6 @@ def _write_contact_sheet(frames: list[np.ndarray], path: Path, columns: int = 8,
     checker = np.where(tile[..., None] == 1, 200, 255).astype(np.uint8).repeat(3, axis=2)
     sheet.paste(Image.fromarray(checker, "RGB"))
     for i, frame in enumerate(picks):
-        image = to_image(frame).resize((thumb, thumb), Image.LANCZOS)
+        image = to_image(frame).resize((thumb, thumb), Image.Resampling.LANCZOS)
         sheet.alpha_composite(image, ((i % columns) * thumb, (i // columns) * thumb))
     sheet.convert("RGB").save(path)

@@ -1,8 +1,9 @@
 """The node's numbers: rolling rates and percentiles for /metrics, and the live status line.
 
-``NodeMetrics`` is written by the source threads (``input_arrived``), the render thread
-(``frame_rendered``, ``tracking_state``) and the pacer thread (``latency``), and read by any thread
-(``snapshot``); a lock guards the rolling windows.
+``NodeMetrics`` is written through its methods by the source threads (``input_arrived``), the
+render thread (``tracking``, ``frame_rendered``, ``render_failed``) and the pacer thread
+(``latency``), and read by any thread (``snapshot``, the read-only properties); a lock guards the
+rolling windows and counters.
 """
 
 from __future__ import annotations
@@ -28,10 +29,25 @@ class NodeMetrics:
         self._renders: deque[float] = deque(maxlen=4096)
         self._render_s: deque[float] = deque(maxlen=600)
         self._latency_s: deque[float] = deque(maxlen=2000)
-        self.rendered = 0
-        self.render_errors = 0
-        self.tracking_state = "waiting"
-        self.tracking_source: str | None = None
+        self._rendered = 0
+        self._render_errors = 0
+        self._tracking_state = "waiting"
+        self._tracking_source: str | None = None
+
+    @property
+    def rendered(self) -> int:
+        """THA3 frames rendered so far."""
+        return self._rendered
+
+    @property
+    def tracking_state(self) -> str:
+        """What the last rendered frame was drawn from: "waiting" (nothing yet), "live" or "lost"."""
+        return self._tracking_state
+
+    def tracking(self, state: str, source: str | None) -> None:
+        """The tracking state and source of the frame being rendered."""
+        with self._lock:
+            self._tracking_state, self._tracking_source = state, source
 
     def input_arrived(self, at: float) -> None:
         with self._lock:
@@ -41,7 +57,13 @@ class NodeMetrics:
         with self._lock:
             self._renders.append(at)
             self._render_s.append(seconds)
-            self.rendered += 1
+            self._rendered += 1
+
+    def render_failed(self) -> int:
+        """Count a frame that could not be rendered; returns how many failed so far."""
+        with self._lock:
+            self._render_errors += 1
+            return self._render_errors
 
     def latency(self, seconds: float) -> None:
         with self._lock:
@@ -60,13 +82,13 @@ class NodeMetrics:
             return {
                 "uptime_s": round(now - self.started, 3),
                 "tracking": {
-                    "state": self.tracking_state,
-                    "source": self.tracking_source,
+                    "state": self._tracking_state,
+                    "source": self._tracking_source,
                     "input_fps": self._rate(self._inputs, now),
                 },
                 "render": {
-                    "frames": self.rendered,
-                    "errors": self.render_errors,
+                    "frames": self._rendered,
+                    "errors": self._render_errors,
                     "fps": self._rate(self._renders, now),
                     "ms_p50": percentile_ms(render_s, 50),
                     "ms_p99": percentile_ms(render_s, 99),
@@ -80,10 +102,10 @@ class NodeMetrics:
             }
 
 
-def status_line(snapshot: dict[str, Any], frames_per_render: int) -> str:
+def status_line(snapshot: dict[str, Any], frames_per_inference: int) -> str:
     """One line: input rate, render time, output fps, cache hits, latency, tracking state."""
     hit = snapshot.get("cache", {}).get("hit_rate")
-    out_fps = snapshot["render"]["fps"] * frames_per_render
+    out_fps = snapshot["render"]["fps"] * frames_per_inference
     lat = snapshot["latency_ms"]
     return (
         f"in {snapshot['tracking']['input_fps']:5.1f}/s | render {_fmt(snapshot['render']['ms_p50'])} ms"

@@ -14,18 +14,23 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ezvtb_node.app import assembly
 from ezvtb_node.app.assembly import NodeError
+from ezvtb_node.app.config import NodeConfig
 from ezvtb_node.app.control import ControlServer
 from ezvtb_node.app.metrics import NodeMetrics, StatusPrinter, status_line
-from ezvtb_node.app.render import CharacterImage, Mappers, RenderLoop, TrackingSlot
+from ezvtb_node.app.render import Mappers, RenderLoop, TrackingSlot
+from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.inputs import FrameSource, TrackingFrame
 from ezvtb_node.outputs import Pacer
 from ezvtb_node.outputs.base import FrameSink
+
+if TYPE_CHECKING:  # the core's runtimes load when the core is built
+    from ezvtb_node.core.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +45,23 @@ __all__ = ["Node", "NodeError"]
 class Node:
     """Build with a NodeConfig, then ``run()`` (blocks, handles SIGINT/SIGTERM) or ``start()``/``stop()``.
 
-    ``core_factory`` replaces get_core (tests pass one that builds a tiny core); it gets every
-    ``[core]`` option as keyword arguments.
+    ``core_factory`` replaces ``Core`` (tests pass one that builds a tiny core); it gets the
+    ``[core]`` section, a ``CoreOptions``.
     """
 
-    def __init__(self, config: Any, core_factory: Callable[..., Any] | None = None) -> None:
+    def __init__(
+        self, config: NodeConfig, core_factory: Callable[[CoreOptions], Core] | None = None
+    ) -> None:
         config.validate()
         self.config = config
         self.metrics = NodeMetrics()
         self._core_factory = core_factory
         self._stop = threading.Event()
         self._slot = TrackingSlot()
-        self.core: Any = None
+        self.core: Core | None = None
         self.sinks: list[FrameSink] = []
         self.sources: list[FrameSource] = []
         self.pacer: Pacer | None = None
-        self.mappers: Mappers | None = None
         self._render: RenderLoop | None = None
         self._control: ControlServer | None = None
         self._status: StatusPrinter | None = None
@@ -76,46 +82,41 @@ class Node:
         # Several threads hand work to each other every frame; Python's default 5 ms GIL switch
         # interval would add up to that much to the tracking -> frame latency at each hand-off.
         sys.setswitchinterval(0.001)
-        side = assembly.frame_side(c)
-        for spec, sink in zip(c.output, assembly.make_sinks(c), strict=True):
+        side = c.core.frame_side
+        for spec, sink in zip(c.output.output, assembly.make_sinks(c), strict=True):
             with _part(f"output {spec}"):
                 sink.open(side, side)
                 self.sinks.append(sink)
-                if hasattr(sink, "add_json_route"):
-                    sink.add_json_route("/metrics", self.snapshot)
-                    sink.add_status("node", self.snapshot)
+                sink.add_json_route("/metrics", self.snapshot)
+                sink.add_status("node", self.snapshot)
+                if sink.url is not None:
                     log.info("browser source: %s", sink.url)
         if (endpoint := assembly.control_endpoint(c)) is not None:
             with _part("control endpoint"):
                 self._control = _control_server(endpoint, self.snapshot, self._request_calibration)
                 self._control.start()
         with _part("core"):
-            self.core = assembly.make_core(c, self._core_factory)
-        image = CharacterImage(assembly.character_path(c))
-        with _part(f"character image {image.path}"):
-            image.load_into(self.core)
-        self.mappers = Mappers(c)
+            self.core = assembly.make_core(c.core, self._core_factory)
+        self.pacer = Pacer(self._emit, fps=c.output.fps, on_marker=self._on_marker)
+        self._render = RenderLoop(c, self.core, self._slot, self.pacer, self.metrics, self._stop)
+        with _part(f"character image {self._render.character.path}"):
+            self._render.character.load_into(self.core)
         with _part("mapping"):
             for name in assembly.mapping_names(c):
-                self.mappers.get(name)
-        self.pacer = Pacer(self._emit, fps=c.fps, on_marker=self._on_marker)
+                self._render.mappers.get(name)
         self.pacer.start()
         for source in assembly.make_sources(c, self._on_tracking, self._request_calibration):
             with _part(f"input {source.__class__.__name__}"):
                 source.start()
                 self.sources.append(source)
-        self._render = RenderLoop(
-            c, self.core, self._slot, self.mappers, image,
-            self._submit, self.metrics, self._stop, self._inputs_done, self.pacer.wait_shown,
-        )  # fmt: skip
-        self._render.start()
-        if c.status:
+        self._render.start(self.sources)
+        if c.control.status:
             self._status = StatusPrinter(self.status_line, self._stop)
             self._status.start()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the node is asked to stop (signal, max_frames, duration, end of replay)."""
-        deadline = self.config.duration or None
+        deadline = self.config.run.duration or None
         if timeout is not None:
             deadline = min(deadline, timeout) if deadline else timeout
         return self._stop.wait(deadline)
@@ -146,7 +147,7 @@ class Node:
             _quietly("stopping the control endpoint", self._control.stop)
         if not render_done:
             log.warning("stopping: a frame still renders after %g s; the core is left open", _RENDER_FINISH_S)
-        elif self.core is not None and hasattr(self.core, "close"):
+        elif self.core is not None:
             _quietly("flushing the frame cache", self.core.close)
         if self._status is not None:
             self._status.finish()
@@ -166,17 +167,16 @@ class Node:
                 signal.signal(sig, handler)
         return 0
 
+    @property
+    def mappers(self) -> Mappers | None:
+        """The mappings the render loop uses (None before the node starts)."""
+        return self._render.mappers if self._render is not None else None
+
     # -- hand-offs between threads -----------------------------------------------------------------
     def _on_tracking(self, frame: TrackingFrame) -> None:  # source threads
         self._slot.publish(frame)
         if not frame.lost:
             self.metrics.input_arrived(frame.received_at)
-
-    def _inputs_done(self) -> bool:  # render thread: every input is a file that played to its end
-        return bool(self.sources) and all(hasattr(s, "wait_done") and s.wait_done(0) for s in self.sources)
-
-    def _submit(self, frames: list[np.ndarray], marker: float | None) -> None:  # render thread
-        self.pacer.submit(frames, marker=marker)
 
     def _emit(self, frame: np.ndarray) -> None:  # pacer thread
         for sink in self.sinks:
@@ -219,7 +219,7 @@ class Node:
         return data
 
     def status_line(self) -> str:
-        return status_line(self.snapshot(), self.config.frames_per_render)
+        return status_line(self.snapshot(), self.config.core.frames_per_inference)
 
 
 def _control_server(endpoint: tuple[str, int], snapshot: Callable, calibrate: Callable) -> ControlServer:

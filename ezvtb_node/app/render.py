@@ -15,16 +15,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from ezvtb_node.app.assembly import character_path
+from ezvtb_node.app.config import MappingSettings, NodeConfig
+from ezvtb_node.app.metrics import NodeMetrics
 from ezvtb_node.character import load_character
-from ezvtb_node.inputs import TrackingFrame
+from ezvtb_node.inputs import FrameSource, TrackingFrame
 from ezvtb_node.mapping import Mapper
 from ezvtb_node.mapping.bundled import choose_mapping, resolve_mapping_path
+from ezvtb_node.outputs import Pacer
 from ezvtb_node.sources import OVERLAY_SOURCES
+
+if TYPE_CHECKING:  # the core's runtimes load when the node builds its core, not on import
+    from ezvtb_node.core.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -93,19 +100,19 @@ def _seq(entry: tuple[int, TrackingFrame]) -> int:
 class Mappers:
     """One Mapper per mapping file, chosen per frame by its source (mapping.bundled.choose_mapping)."""
 
-    def __init__(self, config: Any) -> None:
-        self._config = config
+    def __init__(self, settings: MappingSettings) -> None:
+        self._settings = settings
         self._by_path: dict[Path, Mapper] = {}
 
     def get(self, name: str) -> Mapper:
         path = resolve_mapping_path(name)
         mapper = self._by_path.get(path)
         if mapper is None:
-            mapper = self._by_path[path] = Mapper(path, filters=self._config.filters)
+            mapper = self._by_path[path] = Mapper(path, filters=self._settings.filters)
         return mapper
 
     def for_frame(self, frame: TrackingFrame | None) -> Mapper:
-        c = self._config
+        c = self._settings
         source, channels = (None, ()) if frame is None else (frame.source, frame.channels)
         return self.get(
             choose_mapping(source, channels, c.mapping_vmc, c.mapping_ifacialmocap, c.mapping_voice)
@@ -119,12 +126,12 @@ class CharacterImage:
         self.path = path
         self._state: tuple[int, int] | None = None
 
-    def load_into(self, core: Any) -> None:
+    def load_into(self, core: Core) -> None:
         """First load: errors propagate (the node cannot start without a character)."""
         self._state = _file_state(self.path)
         core.setImage(load_character(self.path))
 
-    def reload_if_changed(self, core: Any) -> None:
+    def reload_if_changed(self, core: Core) -> None:
         """A broken save keeps the previous picture and says why; the next save is tried again."""
         state = _file_state(self.path)
         if state == self._state:
@@ -140,38 +147,36 @@ class CharacterImage:
 
 
 class RenderLoop:
-    """Renders the newest tracking state until ``stop`` is set; see the module docstring."""
+    """Renders the newest tracking state of ``slot`` with ``core`` into ``pacer`` until ``stop`` is
+    set; see the module docstring. It owns the mappings and the character image of ``config``:
+    load them (``mappers.get``, ``character.load_into``) to check them before ``start``."""
 
     def __init__(
         self,
-        config: Any,
-        core: Any,
+        config: NodeConfig,
+        core: Core,
         slot: TrackingSlot,
-        mappers: Mappers,
-        image: CharacterImage,
-        submit: Callable[[list, float | None], None],
-        metrics: Any,
+        pacer: Pacer,
+        metrics: NodeMetrics,
         stop: threading.Event,
-        inputs_done: Callable[[], bool],
-        wait_shown: Callable[[float], bool] | None = None,
     ) -> None:
-        """``wait_shown(timeout)``: wait until what was submitted last has reached the outputs
-        (``Pacer.wait_shown``); called when every input has played to its end, before stopping."""
         self._config = config
         self._core = core
         self._slot = slot
-        self._mappers = mappers
-        self._image = image
-        self._submit = submit
+        self._pacer = pacer
         self._metrics = metrics
         self._stop = stop
-        self._inputs_done = inputs_done
-        self._wait_shown = wait_shown
+        self.mappers = Mappers(config.mapping)
+        self.character = CharacterImage(character_path(config))
+        self._sources: Sequence[FrameSource] = ()
         self._calibrate = threading.Event()
         self._calibrated_once = False
         self._thread = threading.Thread(target=self._run, name="ezvtb-render", daemon=True)
 
-    def start(self) -> None:
+    def start(self, sources: Sequence[FrameSource]) -> None:
+        """Render on a thread of its own; when every one of ``sources`` has played to its end (see
+        ``FrameSource.wait_done``), the last frames reach the outputs and the loop stops."""
+        self._sources = sources
         self._thread.start()
 
     def join(self, timeout: float) -> bool:
@@ -186,7 +191,7 @@ class RenderLoop:
 
     def _run(self) -> None:
         c = self._config
-        min_interval = c.frames_per_render / c.fps
+        min_interval = c.core.frames_per_inference / c.output.fps
         last_seq = -1
         next_render = 0.0
         next_image_check = time.monotonic() + IMAGE_CHECK_S
@@ -197,40 +202,42 @@ class RenderLoop:
             if wait > 0 and self._stop.wait(wait):
                 break
             # Read "done" before the frame: a replay's last frame is published before it is done.
-            done = self._inputs_done()
+            done = bool(self._sources) and all(source.wait_done(0) for source in self._sources)
             frame, seq = self._slot.take()
             if done and seq == last_seq:
                 log.info("every input played to its end")
                 # Let the outputs receive what was rendered last: a short or fast replay can end
                 # before the pacer's next tick, and stopping then would drop its final frames.
-                if self._wait_shown is not None:
-                    self._wait_shown(FINAL_FRAMES_S)
+                self._pacer.wait_shown(FINAL_FRAMES_S)
                 break
             fresh = seq != last_seq
             last_seq = seq
             now = time.monotonic()
             if now >= next_image_check:
                 next_image_check = now + IMAGE_CHECK_S
-                self._image.reload_if_changed(self._core)
+                self.character.reload_if_changed(self._core)
             try:
                 self._render_one(frame, fresh, now)
             except Exception as exc:  # a bad frame must not end the stream
-                self._metrics.render_errors += 1
-                if self._metrics.render_errors == 1 or self._metrics.render_errors % 100 == 0:
-                    log.error("rendering failed (%d so far): %s", self._metrics.render_errors, exc)
+                failed = self._metrics.render_failed()
+                if failed == 1 or failed % 100 == 0:
+                    log.error("rendering failed (%d so far): %s", failed, exc)
             next_render = now + min_interval
-            if c.max_frames and self._metrics.rendered >= c.max_frames:
+            if c.run.max_frames and self._metrics.rendered >= c.run.max_frames:
                 break
         self._stop.set()
 
     def _render_one(self, frame: TrackingFrame | None, fresh: bool, now: float) -> None:
         lost = frame is None or frame.lost
-        self._metrics.tracking_state = "waiting" if frame is None else ("lost" if lost else "live")
-        self._metrics.tracking_source = frame.source if frame is not None else None
-        mapper = self._mappers.for_frame(frame)
+        self._metrics.tracking(
+            "waiting" if frame is None else ("lost" if lost else "live"),
+            frame.source if frame is not None else None,
+        )
+        mapper = self.mappers.for_frame(frame)
         mapper.reload_if_changed()
         channels = frame.channels if frame is not None else {}
-        if not lost and (self._calibrate.is_set() or (self._config.calibrate and not self._calibrated_once)):
+        calibrate_first = self._config.mapping.calibrate and not self._calibrated_once
+        if not lost and (self._calibrate.is_set() or calibrate_first):
             mapper.calibrate_neutral(channels)
             self._calibrate.clear()
             self._calibrated_once = True
@@ -239,7 +246,7 @@ class RenderLoop:
         frames = self._core.inference(pose)
         self._metrics.frame_rendered(time.perf_counter() - start, time.monotonic())
         marker = frame.received_at if (fresh and not lost and frame is not None) else None
-        self._submit(frames, marker)
+        self._pacer.submit(frames, marker=marker)
 
 
 def _file_state(path: Path) -> tuple[int, int] | None:

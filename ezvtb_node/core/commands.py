@@ -54,7 +54,7 @@ def register(subparsers) -> None:
 
 def _engines_build(args: argparse.Namespace) -> int:
     variants = VARIANTS if args.variant == "all" else (args.variant,)
-    precisions = PRECISIONS if args.precision == "all" else (args.precision,)
+    precisions: tuple[str, ...] = PRECISIONS if args.precision == "all" else (args.precision,)
     if args.precision == "all" and importlib.util.find_spec("onnxruntime") is None:
         # fp16 sets are for GPU runtimes, which come with an ONNX Runtime (its converter builds them).
         precisions = tuple(p for p in precisions if p != "fp16")

@@ -91,9 +91,10 @@ class Core:
             if options.use_sr
             else None
         )
-        count = options.interpolation_scale if options.use_interpolation else 1
-        side = IMAGE_SHAPE[0] * (options.sr_scale if options.use_sr else 1)
-        self._outputs: list[np.ndarray] = [np.zeros((side, side, 4), np.uint8) for _ in range(count)]
+        side = options.frame_side
+        self._outputs: list[np.ndarray] = [
+            np.zeros((side, side, 4), np.uint8) for _ in range(options.frames_per_inference)
+        ]
         self.image_digest: str | None = None
         # GPU runtimes do their one-time work (kernel loading, cuDNN algorithm choice, allocations)
         # on the first run of each stage: setImage does it, so the first live frame is not the slow one.
@@ -199,7 +200,7 @@ class Core:
             "precision_reason": (
                 self.precision_choice.reason if o.model_dir is None else f"the set in model_dir {o.model_dir}"
             ),
-            "requested_precision": {True: "fp16", False: "fp32"}.get(o.model_half, o.model_half),
+            "requested_precision": _requested_precision(o.model_half),
             "engine_path": str(self.engine.path),
             "engine_id": self.engine.identity,
             "model_cache": {
@@ -313,3 +314,10 @@ def _validated_pose(pose: Any) -> np.ndarray:
         bad = [int(i) for i in np.flatnonzero(~np.isfinite(array[0]))]
         raise ValueError(f"inference expects finite pose values, got NaN/inf at indices {bad}")
     return np.clip(array, POSE_MIN, POSE_MAX)
+
+
+def _requested_precision(model_half: bool | str) -> str:
+    """What ``model_half`` asks for, in the words of ``describe()``: fp16, fp32 or auto."""
+    if isinstance(model_half, bool):
+        return "fp16" if model_half else "fp32"
+    return model_half

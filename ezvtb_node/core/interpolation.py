@@ -23,13 +23,10 @@ import numpy as np
 
 from ezvtb_node.core.backends import Backend, make_cpu_backend, to_host
 from ezvtb_node.core.models.import_onnx import validate_model
-from ezvtb_node.core.models.layout import FRAME_SHAPE, RIFE_INPUTS, rife_output_names
+from ezvtb_node.core.models.layout import FRAME_SHAPE, RIFE_INPUTS, RIFE_SCALES, rife_output_names
 from ezvtb_node.core.models.store import find_rife_model
 
 log = logging.getLogger(__name__)
-
-SCALES = (2, 3, 4)
-
 
 class FrameInterpolator(Protocol):
     """Makes the frames between two uint8 (512,512,4) BGRA frames.
@@ -51,8 +48,8 @@ def intermediate_times(scale: int) -> list[float]:
 
 
 def _check_scale(scale: int) -> None:
-    if scale not in SCALES:
-        raise ValueError(f"interpolation scale must be one of {SCALES}, got {scale!r}")
+    if scale not in RIFE_SCALES:
+        raise ValueError(f"interpolation scale must be one of {RIFE_SCALES}, got {scale!r}")
 
 
 def _check_frame(name: str, frame: np.ndarray) -> None:
@@ -72,7 +69,7 @@ class FlowInterpolator:
         _check_scale(scale)
         self.scale = scale
         self.flow_size = flow_size
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
         # The preset stops refining at 1/4 of its input size. A 128² input refined to its full
         # size scored like a 256² input refined to 1/2 (1.5 dB above the plain preset on 256²
         # THA3 motion) with cheaper low-resolution bookkeeping (benchmarks/interp_quality.py).
@@ -125,8 +122,9 @@ class FlowInterpolator:
         _check_frame("frame0", frame0)
         _check_frame("frame1", frame1)
         gray0, gray1 = self._flow_image(frame0), self._flow_image(frame1)
-        flow01 = self._dis.calc(gray0, gray1, None)
-        flow10 = self._dis.calc(gray1, gray0, None)
+        # cv2's stub wants an array for the output flow; None (OpenCV allocates it) is what its docs use.
+        flow01 = self._dis.calc(gray0, gray1, None)  # type: ignore[call-overload]
+        flow10 = self._dis.calc(gray1, gray0, None)  # type: ignore[call-overload]
         visible0 = self._visibility(flow01, flow10)
         visible1 = self._visibility(flow10, flow01)
         size = FRAME_SHAPE[0]

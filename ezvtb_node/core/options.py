@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ezvtb_node.core.models.layout import FRAME_SHAPE, SR_FAMILIES, SR_SCALES
 from ezvtb_node.core.models.layout import RIFE_SCALES as INTERPOLATION_SCALES
-from ezvtb_node.core.models.layout import SR_FAMILIES, SR_SCALES
 
 SR_MODELS = ("auto", "bicubic", *SR_FAMILIES)
 CPU_BACKENDS = ("auto", "openvino", "onnxruntime")
@@ -82,6 +82,16 @@ class CoreOptions:
         result.validate()
         return result
 
+    @property
+    def frames_per_inference(self) -> int:
+        """Frames one ``Core.inference`` returns: the interpolation scale, or 1 without interpolation."""
+        return self.interpolation_scale if self.use_interpolation else 1
+
+    @property
+    def frame_side(self) -> int:
+        """Width and height of the frames out: the THA3 frame's, times the SR scale with SR on."""
+        return FRAME_SHAPE[0] * (self.sr_scale if self.use_sr else 1)
+
     def validate(self) -> None:
         _check_int(self, "device_id", minimum=0)
         _check_int(self, "cpu_threads", minimum=0)
@@ -101,9 +111,12 @@ class CoreOptions:
                 raise ValueError(f"{name} must be a size in GB >= 0, got {value!r}")
         _check_int(self, "cacher_quality", minimum=0, maximum=100)
         if self.interpolation_scale not in INTERPOLATION_SCALES or isinstance(self.interpolation_scale, bool):
-            raise ValueError(f"interpolation_scale must be one of 2, 3, 4, got {self.interpolation_scale!r}")
+            allowed = ", ".join(map(str, INTERPOLATION_SCALES))
+            got = self.interpolation_scale
+            raise ValueError(f"interpolation_scale must be one of {allowed}, got {got!r}")
         if self.sr_scale not in SR_SCALES or isinstance(self.sr_scale, bool):
-            raise ValueError(f"sr_scale must be one of 2, 4, got {self.sr_scale!r}")
+            allowed = ", ".join(map(str, SR_SCALES))
+            raise ValueError(f"sr_scale must be one of {allowed}, got {self.sr_scale!r}")
         if self.sr_model not in SR_MODELS:
             raise ValueError(f"sr_model must be one of {', '.join(SR_MODELS)}, got {self.sr_model!r}")
         if self.cpu_backend not in CPU_BACKENDS:

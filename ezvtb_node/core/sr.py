@@ -27,7 +27,7 @@ import numpy as np
 
 from ezvtb_node.core.backends import Backend, make_cpu_backend, to_host
 from ezvtb_node.core.models.import_onnx import validate_model
-from ezvtb_node.core.models.layout import FRAME_SHAPE, SR_FAMILIES
+from ezvtb_node.core.models.layout import FRAME_SHAPE, SR_FAMILIES, SR_SCALES
 from ezvtb_node.core.models.store import find_sr_model
 from ezvtb_node.core.options import SR_MODELS
 
@@ -59,7 +59,7 @@ class _PremultipliedUpscaler:
     name = ""
 
     def __init__(self, scale: int) -> None:
-        if scale not in (2, 4):
+        if scale not in SR_SCALES:
             raise ValueError(f"SR scale must be 2 or 4, got {scale!r}")
         self.scale = scale
 
@@ -130,7 +130,7 @@ def make_upscaler(
     """
     if model not in SR_MODELS:
         raise ValueError(f"SR model must be one of {SR_MODELS}, got {model!r}")
-    if scale not in (2, 4):
+    if scale not in SR_SCALES:
         raise ValueError(f"SR scale must be 2 or 4, got {scale!r}")
     if model == "bicubic":
         return BicubicUpscaler(scale)

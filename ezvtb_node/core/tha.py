@@ -95,7 +95,7 @@ class ThaPipeline:
 
     def _run(self, stage: str, tensors: dict) -> list:
         runner = self._runners[stage]
-        return runner.run({name: tensors[name] for name in runner.input_names})
+        return list(runner.run({name: tensors[name] for name in runner.input_names}))
 
     def _cached(self, stage: str, key_values: np.ndarray, tensors: dict, cache: StageCache | None) -> list:
         key = (stage, key_values.tobytes())
@@ -103,7 +103,7 @@ class ThaPipeline:
         if cache is not None:
             hit = cache.get(key)
             if hit is not None:
-                return restore(runner, hit)
+                return restore(runner, list(hit))
         start = time.perf_counter()
         outputs = self._run(stage, tensors)
         self.last_timings[stage] = time.perf_counter() - start

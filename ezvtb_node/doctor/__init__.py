@@ -27,18 +27,17 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
         runtime.check_directml(),
         runtime.check_spout(_sends_to_spout(config)),
         runtime.check_libjpeg_turbo(),
-        runtime.check_portaudio(config is None or bool(config.audio)),
+        runtime.check_portaudio(config is None or bool(config.input.audio)),
     ]
     node = config if config is not None else NodeConfig()
-    checks.append(
-        precision.check_precision(precision.first_gpu_backend(checks, node.use_tensorrt), node.model_half)
-    )
+    gpu_backend = precision.first_gpu_backend(checks, node.core.use_tensorrt)
+    checks.append(precision.check_precision(gpu_backend, node.core.model_half))
     engine_checks = files.check_engine_sets()
     have_valid_engines = any(c.status == "ok" and c.name.startswith("engines ") for c in engine_checks)
     checks.append(files.check_weights(have_valid_engines))
     checks += engine_checks
     checks += [ports.check_port(use) for use in node_ports(config)]
-    if config is None or (config.use_cacher and config.cacher_on_database):
+    if config is None or (config.core.use_cacher and config.core.cacher_on_database):
         checks.append(files.check_cache_database(_cache_path(config)))
     return checks
 
@@ -48,16 +47,17 @@ def node_ports(config: NodeConfig | None) -> list[ports.PortUse]:
     too), as the node's own assembly computes them."""
     from ezvtb_node.app.assembly import listeners
 
-    return listeners(config if config is not None else NodeConfig(ifacialmocap="on"))
+    return listeners(config if config is not None else NodeConfig.from_keys(ifacialmocap="on"))
 
 
 def _sends_to_spout(config: NodeConfig | None) -> bool:
-    return config is not None and any(isinstance(parse_output(spec), SpoutSpec) for spec in config.output)
+    specs = config.output.output if config is not None else []
+    return any(isinstance(parse_output(spec), SpoutSpec) for spec in specs)
 
 
 def _cache_path(config: NodeConfig | None) -> Path:
     from ezvtb_node.core.cacher import default_db_path
 
-    if config is not None and config.cacher_db_path:
-        return Path(config.cacher_db_path).expanduser()
+    if config is not None and config.core.cacher_db_path:
+        return Path(config.core.cacher_db_path).expanduser()
     return default_db_path()

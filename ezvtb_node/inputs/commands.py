@@ -107,7 +107,7 @@ def _run_until_done(sources: list[FrameSource], duration: float | None, tick: Ca
             while time.monotonic() < deadline:
                 time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
                 tick()
-                if all(hasattr(s, "wait_done") and s.wait_done(0) for s in sources):
+                if all(s.wait_done(0) for s in sources):
                     break
         except KeyboardInterrupt:
             pass

@@ -212,7 +212,3 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The source flags that were given on the command line."""
     return {name: getattr(args, name) for name in SOURCE_KEYS if getattr(args, name, None) is not None}
 
-
-def settings_of(config: Any) -> SourceSettings:
-    """The SourceSettings of an object with those attributes (a NodeConfig)."""
-    return SourceSettings(**{name: getattr(config, name) for name in SOURCE_KEYS})

@@ -94,6 +94,11 @@ class FrameSource:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def wait_done(self, timeout: float | None = None) -> bool:
+        """Wait until the source has played to its end; True when it has. A live receiver never
+        ends (False at once): only files (replays, WAV voice takes) override this."""
+        return False
+
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError(f"{self.name} source already started")

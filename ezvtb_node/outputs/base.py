@@ -16,6 +16,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -157,6 +158,19 @@ class FrameSink(ABC):
         stats["write_ms_p99"] = percentile_ms(costs, 99)
         stats.update(self._extra_stats())
         return stats
+
+    # -- an optional capability: a web page beside the frames (the browser source) ----------------
+
+    @property
+    def url(self) -> str | None:
+        """Where a viewer opens this output, for an output that serves a page; None for the others."""
+        return None
+
+    def add_json_route(self, path: str, handler: Callable[[], Any]) -> None:  # noqa: B027 - optional
+        """Serve ``handler()`` as JSON at ``path`` where this output serves a page; others ignore it."""
+
+    def add_status(self, name: str, provider: Callable[[], Any]) -> None:  # noqa: B027 - optional
+        """Show ``provider()`` under ``name`` in the page's status where there is a page; others ignore it."""
 
     def __enter__(self) -> FrameSink:
         return self

@@ -33,7 +33,7 @@ def run_test(args: argparse.Namespace) -> int:
     sink = make_sink(args.output, fps=args.fps, premultiplied=args.premultiplied)
     sink.open(args.size, args.size)
     pacer = Pacer(sink.send, fps=args.fps)
-    if hasattr(sink, "url"):
+    if sink.url is not None:
         print(f"open {sink.url} (add ?debug for the status panel)", flush=True)
     try:
         pacer.start()

@@ -188,3 +188,24 @@ def test_a_cpu_core_asks_for_the_fp32_set_and_says_why(tiny_engine_dir, monkeypa
     info = core.describe()
     assert info["precision"] == "fp32" and info["precision_reason"] == CPU_PRECISION.reason
     assert info["requested_precision"] == {True: "fp16", False: "fp32", "auto": "auto"}[model_half]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"use_interpolation": False, "use_sr": False},
+        {"use_interpolation": True, "interpolation_scale": 3, "use_sr": False},
+        {"use_interpolation": False, "use_sr": True, "sr_scale": 2, "sr_model": "bicubic"},
+    ],
+)
+def test_the_options_geometry_is_what_inference_returns(tiny_engine_dir, character, options):
+    from ezvtb_node.core import CoreOptions
+
+    geometry = CoreOptions(**options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        core = get_core(model_dir=str(tiny_engine_dir), use_cacher=False, **options)
+    core.setImage(character)
+    frames = core.inference(pose_with(mouth_aaa=0.5))
+    assert len(frames) == geometry.frames_per_inference
+    assert {frame.shape for frame in frames} == {(geometry.frame_side, geometry.frame_side, 4)}

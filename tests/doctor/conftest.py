@@ -21,7 +21,7 @@ def quiet_config(**overrides) -> NodeConfig:
     """A configuration that listens nowhere unless a test says so."""
     values = {"vmc": "off", "ifacialmocap": "off", "control": "off", "output": ["null"]}
     values.update(overrides)
-    return NodeConfig(**values)
+    return NodeConfig.from_keys(**values)
 
 
 def by_name(checks, name: str):

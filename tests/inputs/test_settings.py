@@ -78,10 +78,10 @@ def test_the_old_ifm_spellings_still_work_everywhere(command):
 
 
 def test_run_turns_the_source_flags_into_its_config_and_listen_into_the_same_settings():
-    run_settings = build_config(parse("run", *SOURCE_ARGS), None).source_settings()
+    run_settings = build_config(parse("run", *SOURCE_ARGS), None).input.source_settings()
     listen_settings = source_settings(parse("listen", *SOURCE_ARGS))
     assert run_settings == listen_settings == SourceSettings(**EXPECTED)
-    toml = NodeConfig(**EXPECTED, output=["null"]).to_toml()
+    toml = NodeConfig.from_keys(**EXPECTED, output=["null"]).to_toml()
     assert 'facemotion3d = "127.0.0.1:40003"' in toml and 'allow = ["192.0.2.9", "192.0.2.10"]' in toml
 
 
@@ -89,7 +89,7 @@ def test_run_and_listen_build_the_same_receivers_from_the_same_flags():
     receivers = ["--vmc", "127.0.0.1:0", "--facemotion3d", "127.0.0.1:0", "--allow", "192.0.2.9"]
     from_listen = build_sources(parse("listen", *receivers))
     config = build_config(parse("run", *receivers), None)
-    from_run = make_tracking_sources(config.source_settings(), realtime_audio=True)
+    from_run = make_tracking_sources(config.input.source_settings(), realtime_audio=True)
     for sources in (from_listen, from_run):
         assert [type(source) for source in sources] == [VmcReceiver, IFacialMocapReceiver]
         assert sources[1].name == "facemotion3d" and sources[1].allow_from == {"192.0.2.9"}
@@ -98,9 +98,8 @@ def test_run_and_listen_build_the_same_receivers_from_the_same_flags():
 def test_listen_without_source_flags_opens_vmc_and_ifacialmocap_and_run_only_vmc():
     listen_ports = {(use.label, use.port) for use in receiver_ports(source_settings(parse("listen")))}
     assert listen_ports == {("VMC", 39539), ("iFacialMocap", 49983)}
-    run_ports = {
-        (use.label, use.port) for use in receiver_ports(build_config(parse("run"), None).source_settings())
-    }
+    run_settings = build_config(parse("run"), None).input.source_settings()
+    run_ports = {(use.label, use.port) for use in receiver_ports(run_settings)}
     assert run_ports == {("VMC", 39539)}
 
 
@@ -121,7 +120,9 @@ def test_bad_source_settings_name_the_setting_before_anything_opens(settings, me
 def test_the_node_checks_and_opens_the_facemotion3d_port_it_now_takes():
     from ezvtb_node.app.assembly import listeners, make_sources
 
-    config = NodeConfig(vmc="off", facemotion3d="on", allow=["192.0.2.9"], output=["null"], control="off")
+    config = NodeConfig.from_keys(
+        vmc="off", facemotion3d="on", allow=["192.0.2.9"], output=["null"], control="off"
+    )
     checked = {(use.label, use.protocol, use.host, use.port) for use in listeners(config)}
     assert checked == {("Facemotion3D", "udp", "127.0.0.1", 49993)}
     (source,) = make_sources(config, lambda frame: None)

@@ -358,3 +358,8 @@ def test_latest_slot_holds_the_newest_frame(vmc, sink, udp):
         udp.sendto(bundle(IMMEDIATE, blend("jawOpen", value), APPLY), vmc.address)
     assert wait_until(lambda: vmc.stats()["frames"] == 3)
     assert vmc.latest().channels["jawOpen"] == f32(0.3)
+
+
+def test_a_live_receiver_never_plays_to_an_end():
+    with VmcReceiver(port=0) as receiver:
+        assert receiver.running and receiver.wait_done(0) is False

@@ -1,8 +1,9 @@
+import dataclasses
 import warnings
 
 import pytest
 
-from ezvtb_node.core import get_core
+from ezvtb_node.core import Core
 from tests.core.tiny_engine import write_tiny_engine
 
 
@@ -10,9 +11,9 @@ from tests.core.tiny_engine import write_tiny_engine
 def tiny_core_factory(tmp_path_factory):
     engine = write_tiny_engine(tmp_path_factory.mktemp("tiny"))
 
-    def factory(**options):
+    def factory(options):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return get_core(**{**options, "model_dir": str(engine)})
+            return Core(dataclasses.replace(options, model_dir=str(engine)))
 
     return factory

@@ -36,7 +36,7 @@ def config(tmp_path, **overrides) -> NodeConfig:
         "cacher_db_path": str(tmp_path / "cache.sqlite3"),
         **overrides,
     }
-    return NodeConfig(**values)
+    return NodeConfig.from_keys(**values)
 
 
 # How long to wait for what must happen; only a failing test waits that long.
@@ -96,8 +96,8 @@ def test_render_thread_takes_the_newest_frame_and_never_queues(tmp_path, tiny_co
     gate = threading.Event()
     cores = []
 
-    def gated_factory(**options):
-        cores.append(GatedCore(tiny_core_factory(**options), gate))
+    def gated_factory(options):
+        cores.append(GatedCore(tiny_core_factory(options), gate))
         return cores[-1]
 
     trace = write_trace(tmp_path / "t.jsonl", 2000, jaw=lambda i: (i % 100) / 100)

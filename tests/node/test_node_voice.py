@@ -24,7 +24,7 @@ def settings(tmp_path, **overrides):
         "cacher_db_path": str(tmp_path / "cache.sqlite3"),
         **overrides,
     }
-    return NodeConfig(**values)
+    return NodeConfig.from_keys(**values)
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def speech_take(tmp_path):
 
 
 def recording(factory, poses):
-    def make(**options):
-        core = factory(**options)
+    def make(options):
+        core = factory(options)
         render = core.inference
 
         def inference(pose):

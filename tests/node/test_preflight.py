@@ -16,10 +16,11 @@ from ezvtb_node.app.node import Node
 
 
 def settings(tmp_path, **overrides):
-    return NodeConfig(**{"vmc": "off", "output": ["null"], "control": "off", "status": False, **overrides})
+    values = {"vmc": "off", "output": ["null"], "control": "off", "status": False, **overrides}
+    return NodeConfig.from_keys(**values)
 
 
-def never_built(**options):
+def never_built(options):
     raise AssertionError("the core must not be built when a setting is wrong")
 
 

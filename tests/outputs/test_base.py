@@ -145,3 +145,12 @@ def test_latest_slot_gives_the_pending_item_then_reports_closed():
     slot.close()
     assert slot.take() == "b"
     assert slot.take() is None
+
+
+def test_an_output_without_a_page_has_no_url_and_ignores_the_page_hooks():
+    from ezvtb_node.outputs.null import NullSink
+
+    sink = NullSink()
+    sink.add_json_route("/metrics", dict)
+    sink.add_status("node", dict)
+    assert sink.url is None

@@ -13,13 +13,22 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+class DeviceOutput(Protocol):
+    """A runner output left in GPU memory, which the same backend's runners take as an input."""
+
+    nbytes: int
+
+    def to_host(self) -> np.ndarray: ...
 
 
 class StageRunner(Protocol):
@@ -28,15 +37,15 @@ class StageRunner(Protocol):
     input_names: tuple[str, ...]
     output_names: tuple[str, ...]
 
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        """Outputs in ``output_names`` order: numpy arrays, or device tensors (``nbytes``,
-        ``to_host()``) that this backend's runners accept as inputs without a host copy."""
+    def run(self, feeds: dict[str, Any]) -> Sequence[np.ndarray | DeviceOutput]:
+        """Outputs in ``output_names`` order: numpy arrays, or ``DeviceOutput`` tensors that this
+        backend's runners accept as inputs without a host copy (``feeds`` may hold them too)."""
         ...
 
 
-def to_host(tensor) -> np.ndarray:
+def to_host(tensor: np.ndarray | DeviceOutput) -> np.ndarray:
     """A host array for a runner output (device tensors are copied; host arrays returned as they are)."""
-    return tensor.to_host() if hasattr(tensor, "to_host") else tensor
+    return tensor if isinstance(tensor, np.ndarray) else tensor.to_host()
 
 
 def keep(runner: StageRunner, outputs: list) -> list:

@@ -183,7 +183,7 @@ def load_cuda_binding(choice: str | None = None) -> CudaBinding:
 def describe_cuda_bindings() -> list[tuple[str, str | None, str | None]]:
     """(name, version or None, why it is not usable or None) per binding, importing only: no CUDA
     call is made. For ``ezvtb-node doctor``."""
-    found = []
+    found: list[tuple[str, str | None, str | None]] = []
     for name in BINDINGS:
         try:
             binding = _LOADERS[name]()
@@ -287,8 +287,8 @@ class _CudaBindingsEvent:
         flags = binding.runtime.cudaEventDisableTiming
         self.raw = binding._call("cudaEventCreateWithFlags", "cudaEventCreateWithFlags", flags)
 
-    def record(self, stream: _CudaBindingsStream) -> None:
-        self._binding._call("cudaEventRecord", "cudaEventRecord", self.raw, stream.raw)
+    def record(self, stream: CudaStream) -> None:
+        self._binding._call("cudaEventRecord", "cudaEventRecord", self.raw, _own_stream(stream).raw)
 
     def synchronize(self) -> None:
         self._binding._call("cudaEventSynchronize", "cudaEventSynchronize", self.raw)
@@ -329,25 +329,33 @@ class _CudaBindingsDevice:
         # The array keeps ``block`` alive; the page-locked memory is freed when the array goes.
         finalizer = weakref.finalize(block, _Release(self, "cudaFreeHost", ptr))
         finalizer.atexit = False
-        return np.frombuffer(block, np.uint8).view(dtype)[:count].reshape(shape)
+        # numpy's stub lists bytes-like types only; a ctypes array has the buffer protocol too.
+        return np.frombuffer(block, np.uint8).view(dtype)[:count].reshape(shape)  # type: ignore[call-overload]
 
-    def upload(self, dst: int, src: np.ndarray, stream: _CudaBindingsStream) -> None:
+    def upload(self, dst: int, src: np.ndarray, stream: CudaStream) -> None:
         _require_contiguous(src, "upload source")
         kind = self.binding.runtime.cudaMemcpyKind.cudaMemcpyHostToDevice
-        self._copy(int(dst), src.ctypes.data, src.nbytes, kind, stream)
+        self._copy(int(dst), src.ctypes.data, src.nbytes, kind, _own_stream(stream))
 
-    def download(self, dst: np.ndarray, src: int, stream: _CudaBindingsStream) -> None:
+    def download(self, dst: np.ndarray, src: int, stream: CudaStream) -> None:
         _require_contiguous(dst, "download target")
         kind = self.binding.runtime.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        self._copy(dst.ctypes.data, int(src), dst.nbytes, kind, stream)
+        self._copy(dst.ctypes.data, int(src), dst.nbytes, kind, _own_stream(stream))
 
-    def copy(self, dst: int, src: int, nbytes: int, stream: _CudaBindingsStream) -> None:
+    def copy(self, dst: int, src: int, nbytes: int, stream: CudaStream) -> None:
         kind = self.binding.runtime.cudaMemcpyKind.cudaMemcpyDeviceToDevice
-        self._copy(int(dst), int(src), nbytes, kind, stream)
+        self._copy(int(dst), int(src), nbytes, kind, _own_stream(stream))
 
     def _copy(self, dst: int, src: int, nbytes: int, kind: Any, stream: _CudaBindingsStream) -> None:
         call = f"cudaMemcpyAsync({nbytes} bytes, {getattr(kind, 'name', kind)})"
         self.binding._call(call, "cudaMemcpyAsync", dst, src, nbytes, kind, stream.raw)
+
+
+def _own_stream(stream: CudaStream) -> _CudaBindingsStream:
+    """The stream as this binding made it: its raw object is what the binding's calls take."""
+    if not isinstance(stream, _CudaBindingsStream):
+        raise TypeError(f"a cuda-bindings device takes the streams it made, got {type(stream).__name__}")
+    return stream
 
 
 class _Release:

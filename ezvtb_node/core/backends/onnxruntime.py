@@ -263,10 +263,12 @@ class OnnxRuntimeBoundStage:
         outputs = [slot.bind(self._binding, name) for name, slot in self._outputs.items()]
         self.session.run_with_iobinding(self._binding)
         self._runs += 1
-        if None in outputs:
-            allocated_by_ort = self._binding.get_outputs()
-            outputs = [t or OrtDeviceTensor(v) for t, v in zip(outputs, allocated_by_ort, strict=True)]
-        return [slot.finish(tensor) for slot, tensor in zip(self._outputs.values(), outputs, strict=True)]
+        # Outputs of dynamic shape (None) were allocated by ONNX Runtime during the run.
+        ready = [
+            tensor if tensor is not None else OrtDeviceTensor(self._binding.get_outputs()[index])
+            for index, tensor in enumerate(outputs)
+        ]
+        return [slot.finish(tensor) for slot, tensor in zip(self._outputs.values(), ready, strict=True)]
 
     def keep(self, outputs: list[OrtDeviceTensor]) -> list[OrtDeviceTensor]:
         """Copies of this run's outputs that later runs do not overwrite (for the intermediate cache)."""
@@ -314,7 +316,7 @@ class _OutputSlot:
         self._dtype = np.dtype(_NUMPY_TYPES[info.type])
         static = all(isinstance(d, int) and d > 0 for d in info.shape)
         self._shape = tuple(info.shape) if static else None
-        self._nbytes = int(np.prod(self._shape)) * self._dtype.itemsize if static else 0
+        self._nbytes = int(np.prod(info.shape)) * self._dtype.itemsize if static else 0
         self._frame = static and self._dtype == np.uint8
         self._download = self._frame and cuda_graph
         self._fixed: OrtDeviceTensor | None = None
@@ -349,6 +351,7 @@ class _OutputSlot:
     def finish(self, tensor: OrtDeviceTensor) -> OrtDeviceTensor:
         """After the run: a frame a CUDA graph wrote on the device comes down into the host array."""
         if self._download:
+            assert self._copier is not None and self._host is not None  # set up by bind() for a download
             self._copier.download(self._host, tensor.value)
         return tensor
 

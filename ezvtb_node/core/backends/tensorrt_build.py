@@ -19,10 +19,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ezvtb_node.core.models.store import sha256_file
 from ezvtb_node.paths import engines_dir
 from ezvtb_node.progress import progress_bar
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +179,7 @@ class BuildProgress:
         self._trt, self.label, self.enabled = trt, label, enabled
         self.started = time.monotonic()
         self.monitor = None
-        self._bar = None
+        self._bar: tqdm | None = None
         self._phase: str | None = None
         if enabled:
             sys.stderr.write(f"TensorRT: building {label} (minutes on the first run; cached afterwards)\n")
@@ -195,12 +199,13 @@ class BuildProgress:
             sys.stderr.write(f"TensorRT: {self.label} {state} in {time.monotonic() - self.started:.0f} s\n")
 
     def _draw(self, phase: str, step: int, total: int) -> None:
-        if phase != self._phase:
-            if self._bar is not None:
-                self._bar.close()
-            self._bar = progress_bar(f"TensorRT {self.label}: {phase}", total)
+        bar = self._bar
+        if phase != self._phase or bar is None:
+            if bar is not None:
+                bar.close()
+            bar = self._bar = progress_bar(f"TensorRT {self.label}: {phase}", total)
             self._phase = phase
-        self._bar.update(step - self._bar.n)
+        bar.update(step - bar.n)
 
 
 def _make_monitor(base, draw):

@@ -121,7 +121,7 @@ def _clear(args: argparse.Namespace) -> int:
         db = open_existing(path)
         try:
             removed = db.execute("SELECT count(*) FROM frames").fetchone()[0]
-            db["frames"].delete_where()
+            db.table("frames").delete_where()
             db.vacuum()
         finally:
             db.close()
@@ -171,7 +171,9 @@ def _warm(args: argparse.Namespace) -> int:
     with FrameCacher(True, args.quality, 0.0, args.db or default_db_path(), args.db_size_gb) as cacher:
         # The core's own digest (of the image as it renders it, transparent pixels zeroed), so the
         # node's core finds these frames.
-        cacher.set_context(core.image_digest, engine_id)
+        digest = core.image_digest
+        assert digest is not None  # setImage above set it
+        cacher.set_context(digest, engine_id)
         result = warm(cacher, render, poses, total=total)
         stats = cacher.stats()
     print(

@@ -124,11 +124,14 @@ class FrameCacher:
         return snap_pose(pose, self._steps)
 
     def key(self, pose: np.ndarray) -> bytes:
+        return frame_key(self._context_digest(), pose, self._steps)
+
+    def _context_digest(self) -> bytes:
         if self._context is None:
             raise RuntimeError(
                 "FrameCacher.set_context(image_digest, engine_id) must be called before get/put"
             )
-        return frame_key(self._context, pose, self._steps)
+        return self._context
 
     def get(self, pose: np.ndarray) -> np.ndarray | None:
         """The cached (512, 512, 4) uint8 BGRA frame for ``pose`` (a new array), or None."""
@@ -136,7 +139,7 @@ class FrameCacher:
         entry = self.ram.get(key)
         if entry is not None:
             self._counts["ram_hits"] += 1
-        elif self.db is not None and (entry := self._read_db(key)) is not None:
+        elif self.db is not None and (entry := self._read_db(self.db, key)) is not None:
             self._counts["db_hits"] += 1
             self.ram.put(key, entry)
         else:
@@ -147,9 +150,9 @@ class FrameCacher:
                 self._touched.add(key)
         return self.codec.decode(entry)
 
-    def _read_db(self, key: bytes) -> EncodedFrame | None:
+    def _read_db(self, db: SqliteStore, key: bytes) -> EncodedFrame | None:
         try:
-            found = self.db.read(key)
+            found = db.read(key)
         except sqlite3.Error as exc:
             self._counts["read_errors"] += 1
             log.debug("frame cache read failed (counted as a miss): %s", exc)
@@ -168,7 +171,7 @@ class FrameCacher:
         """Store ``frame`` for ``pose``. Copies the frame and returns at once; with a full queue the
         write is dropped and counted (``block=True`` waits instead: for cache warming)."""
         check_frame(frame)
-        self._enqueue(_Put(self.key(pose), self._context, frame.copy()), block=block)
+        self._enqueue(_Put(self.key(pose), self._context_digest(), frame.copy()), block=block)
 
     def _enqueue(self, item: object, *, block: bool = False, count_drop: bool = True) -> None:
         if self._closed:

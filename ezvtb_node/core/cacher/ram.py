@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections import OrderedDict
 
@@ -63,5 +64,5 @@ class RamStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def __contains__(self, key: bytes) -> bool:
+    def __contains__(self, key: builtins.bytes) -> bool:  # builtins: ``bytes`` is a method here
         return key in self._entries

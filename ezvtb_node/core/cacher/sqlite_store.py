@@ -142,7 +142,7 @@ class SqliteStore:
 
     @staticmethod
     def _create_schema(db: sqlite_utils.Database) -> None:
-        db["frames"].create(
+        db.table("frames").create(
             {
                 "key": bytes,  # BLAKE2b of context + quantized pose (keys.frame_key)
                 "context": bytes,  # keys.context_digest: image, engine, quality, quantization
@@ -169,7 +169,7 @@ class SqliteStore:
                 "last_used",
             },
         )
-        db["frames"].create_index(["last_used"], index_name="frames_by_last_use")
+        db.table("frames").create_index(["last_used"], index_name="frames_by_last_use")
         db.execute(f"PRAGMA application_id={APPLICATION_ID}")
         db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 

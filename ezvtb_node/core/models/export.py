@@ -33,6 +33,7 @@ import logging
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ezvtb_node.core.models.layout import STAGE_IO
 
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 OPSET = 20  # affine_grid needs opset 20 with the TorchScript exporter
 
 
-def _torch_modules():
+def _torch_modules() -> tuple[Any, Any]:
     """Import torch lazily with a message that tells the user how to get it."""
     try:
         import torch
@@ -95,7 +96,7 @@ def build_stage_modules(weights_dir: Path, separable: bool, weights_half: bool) 
         )
         return torch.cat([base[:, :, :top], band, base[:, :, top + height :]], dim=2)
 
-    class ImageStage(nn.Module):
+    class ImageStage(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily (at run time)
         def __init__(self):
             super().__init__()
             self.decomposer = decomposer
@@ -112,7 +113,7 @@ def build_stage_modules(weights_dir: Path, separable: bool, weights_half: bool) 
                 layers[EyebrowDecomposer03.EYEBROW_LAYER_INDEX],
             )
 
-    class EyebrowStage(nn.Module):
+    class EyebrowStage(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily (at run time)
         def __init__(self):
             super().__init__()
             self.combiner = combiner
@@ -121,7 +122,7 @@ def build_stage_modules(weights_dir: Path, separable: bool, weights_half: bool) 
             out = self.combiner(background_layer, eyebrow_layer, eyebrow_pose)
             return out[EyebrowMorphingCombiner03.EYEBROW_IMAGE_NO_COMBINE_ALPHA_INDEX]
 
-    class FaceStage(nn.Module):
+    class FaceStage(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily (at run time)
         def __init__(self):
             super().__init__()
             self.morpher = morpher
@@ -133,7 +134,7 @@ def build_stage_modules(weights_dir: Path, separable: bool, weights_half: bool) 
             half = functional.interpolate(full, size=(256, 256), mode="bilinear", align_corners=False)
             return full, half
 
-    class BodyStage(nn.Module):
+    class BodyStage(nn.Module):  # type: ignore[name-defined]  # torch is imported lazily (at run time)
         def __init__(self):
             super().__init__()
             self.rotator = rotator

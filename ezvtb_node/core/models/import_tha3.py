@@ -132,7 +132,8 @@ def find_tha3_sets(src: Path) -> list[tuple[Path, str, str]]:
     ]
     if src.name in VARIANT_FOLDERS:
         variant_dirs.append((src, VARIANT_FOLDERS[src.name]))
-    sets = {}  # resolved folder -> (folder, variant, precision); a folder is reachable by several routes
+    # resolved folder -> (folder, variant, precision); a folder is reachable by several routes
+    sets: dict[Path, tuple[Path, str, str]] = {}
     for folder, variant in variant_dirs:
         for precision in PRECISIONS:
             if (folder / precision).is_dir():

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # onnx is imported where a graph is edited (the export extra)
+    from onnx import NodeProto
 
 # Attributes that must match for two convolutions to share one call (with their defaults).
 _GEOMETRY = {"auto_pad": b"NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
@@ -28,7 +32,7 @@ _GEOMETRY = {"auto_pad": b"NOTSET", "dilations": None, "group": 1, "kernel_shape
 @dataclass
 class _Sibling:
     index: int  # position in graph.node
-    node: object  # onnx.NodeProto
+    node: NodeProto
     weight: np.ndarray  # (out, in, kh, kw)
     bias: np.ndarray | None
 

@@ -108,7 +108,7 @@ def install_engine_set(staging: Path, target: Path, manifest: dict) -> None:
 def list_engine_sets(root: Path | None = None) -> list[tuple[Path, EngineSet | None, str]]:
     """Every engine set folder under the engines dir with its state ('ok' or what is wrong)."""
     base = (root or paths.engines_dir()) / "tha3"
-    found = []
+    found: list[tuple[Path, EngineSet | None, str]] = []
     for variant in VARIANTS:
         for precision in PRECISIONS:
             path = base / variant / precision
