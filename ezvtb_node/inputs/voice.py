@@ -35,6 +35,7 @@ import numpy as np
 from ezvtb_node.channels import VOICE_CHANNELS
 from ezvtb_node.inputs.audio import (
     AudioDeviceError,
+    AudioFormatError,
     AudioInput,
     DeviceLost,
     MicInput,
@@ -308,6 +309,12 @@ def open_voice_source(
     source_input: AudioInput
     if is_audio_file(audio):
         source_input = WavInput(audio, realtime=realtime)
+        hop_frames = max(1, round(source_input.sample_rate * hop_ms / 1000.0))
+        if source_input.info.frames < hop_frames:
+            raise AudioFormatError(
+                f"{audio}: expected at least one analysis hop of audio ({hop_ms:g} ms, {hop_frames} frames), "
+                f"got {source_input.info.frames} frames ({source_input.info.duration * 1000:.1f} ms)"
+            )
     else:
         source_input = MicInput(find_input_device(audio), block_ms=hop_ms)
     return VoiceSource(source_input, loaded, hop_ms=hop_ms, smoothing_s=smoothing_s, **frame_source_options)

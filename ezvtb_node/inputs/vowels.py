@@ -208,14 +208,25 @@ def save_profile(profile: VoiceProfile, path: str | Path) -> None:
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+_MISSING = "nothing (the key is missing)"
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: short, with its bad part visible."""
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _numbers(value: Any, count: int, where: str) -> list[float]:
-    if (
-        not isinstance(value, list)
-        or len(value) != count
-        or not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in value)
-    ):
-        got = f"a list of {len(value)}" if isinstance(value, list) else type(value).__name__
-        raise ProfileError(f"{where}: expected a list of {count} finite numbers, got {got}")
+    if value is None:
+        raise ProfileError(f"{where}: expected a list of {count} finite numbers, got {_MISSING}")
+    if not isinstance(value, list):
+        raise ProfileError(f"{where}: expected a list of {count} finite numbers, got {_shown(value)}")
+    if len(value) != count:
+        raise ProfileError(f"{where}: expected a list of {count} finite numbers, got a list of {len(value)}")
+    for n, x in enumerate(value):
+        if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x):
+            raise ProfileError(f"{where}[{n}]: expected a finite number, got {_shown(x)}")
     return [float(x) for x in value]
 
 
@@ -234,20 +245,25 @@ def profile_from_json(data: Any, where: str = "profile") -> VoiceProfile:
         )
     vowels = data.get("vowels")
     if not isinstance(vowels, dict) or sorted(vowels) != sorted(VOWELS):
-        got = sorted(vowels) if isinstance(vowels, dict) else type(vowels).__name__
+        got = sorted(vowels) if isinstance(vowels, dict) else _shown(vowels)
+        if vowels is None:
+            got = _MISSING
         raise ProfileError(f'{where}: "vowels": expected an object with keys {list(VOWELS)}, got {got}')
     means = [_numbers(vowels[v], N_CEPS, f'{where}: "vowels"."{v}"') for v in VOWELS]
     spread = _numbers(data.get("spread"), N_CEPS, f'{where}: "spread"')
-    if min(spread) <= 0:
-        raise ProfileError(f'{where}: "spread": expected positive numbers, got {min(spread):g}')
-    level = data.get("level", {})
+    for n, value in enumerate(spread):
+        if value <= 0:
+            raise ProfileError(f'{where}: "spread"[{n}]: expected a positive number, got {value:g}')
+    level = data.get("level")
     if not isinstance(level, dict):
-        raise ProfileError(f'{where}: "level": expected an object, got {type(level).__name__}')
-    gate = level.get("gate_db", DEFAULT_GATE_DB)
-    full = level.get("full_db", DEFAULT_FULL_DB)
+        got = _MISSING if level is None else _shown(level)
+        raise ProfileError(f'{where}: "level": expected an object with "gate_db" and "full_db", got {got}')
+    gate = level.get("gate_db")
+    full = level.get("full_db")
     for key, value in (("gate_db", gate), ("full_db", full)):
         if not isinstance(value, int | float) or isinstance(value, bool) or not -120 <= value <= 0:
-            raise ProfileError(f'{where}: "level"."{key}": expected dBFS from -120 to 0, got {value!r}')
+            got = _MISSING if value is None else _shown(value)
+            raise ProfileError(f'{where}: "level"."{key}": expected dBFS from -120 to 0, got {got}')
     if not full > gate:
         raise ProfileError(f'{where}: "level": expected full_db above gate_db, got {full} <= {gate}')
     source = data.get("source", "")

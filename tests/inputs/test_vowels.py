@@ -137,7 +137,24 @@ def test_profiles_round_trip_through_json(tmp_path):
             lambda d: d["vowels"].update(a=[1.0, 2.0]),
             '"vowels"."a": expected a list of 12 finite numbers, got a list of 2',
         ),
-        (lambda d: d.update(spread=[0.0] * 12), '"spread": expected positive numbers, got 0'),
+        (lambda d: d.update(spread=[1.0] * 11 + [0.0]), '"spread"[11]: expected a positive number, got 0'),
+        (
+            lambda d: d["vowels"]["u"].__setitem__(3, "x"),
+            '"vowels"."u"[3]: expected a finite number, got "x"',
+        ),
+        (
+            lambda d: d["vowels"]["e"].__setitem__(0, None),
+            '"vowels"."e"[0]: expected a finite number, got null',
+        ),
+        (lambda d: d.pop("vowels"), '"vowels": expected an object with keys'),
+        (lambda d: d.pop("vowels"), "got nothing (the key is missing)"),
+        (
+            lambda d: d.pop("spread"),
+            '"spread": expected a list of 12 finite numbers, got nothing (the key is missing)',
+        ),
+        (lambda d: d.update(spread="wide"), '"spread": expected a list of 12 finite numbers, got "wide"'),
+        (lambda d: d.pop("level"), '"level": expected an object with "gate_db" and "full_db", got nothing'),
+        (lambda d: d["level"].pop("gate_db"), '"level"."gate_db": expected dBFS from -120 to 0, got nothing'),
         (
             lambda d: d["level"].update(gate_db=-10, full_db=-20),
             "expected full_db above gate_db, got -20 <= -10",
