@@ -45,10 +45,12 @@ from ezvtb_node.inputs.audio import (
 from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameCallback, FrameSource
 from ezvtb_node.inputs.tracking import TrackingFrame
 from ezvtb_node.inputs.vowels import (
+    N_MELS,
     VOWELS,
     CentreTracker,
     FeatureExtractor,
     LevelMeter,
+    NoiseFloor,
     VoiceProfile,
     VowelClassifier,
     default_profile,
@@ -106,6 +108,7 @@ class VoiceAnalyzer:
         self.classifier = VowelClassifier(profile)
         self.centre = CentreTracker(profile)
         self.meter = LevelMeter(profile.gate_db, profile.full_db, release_s)
+        self.noise = NoiseFloor(self.hop_s)
         self._alpha = 1.0 - math.exp(-self.hop_s / smoothing_s) if smoothing_s > 0 else 1.0
         self._window = np.zeros(self.extractor.window_frames)
         self._pending = np.zeros(0, dtype=np.float32)
@@ -136,7 +139,12 @@ class VoiceAnalyzer:
             window[-n:] = samples
 
     def _analyse(self) -> VoiceReading:
-        db, features = self.extractor.frame(self._window)
+        if self.frames_consumed >= self.extractor.window_frames:
+            energies = self.noise.clean(self.extractor.energies(self._window))
+        else:  # the window still holds zero padding: its jump to the audio would read as a click
+            energies = np.zeros(N_MELS + 1)
+        db, features = self.extractor.features(energies)
+        db = float(db)
         level = self.meter.update(db, self.hop_s)
         t = self.frames_consumed / self.sample_rate
         if self.meter.raw(db) > 0.0:

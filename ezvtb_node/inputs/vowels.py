@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -81,7 +82,14 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
 
 
 class FeatureExtractor:
-    """Loudness and cepstral features of one analysis window at ``sample_rate`` (see the module doc)."""
+    """Band energies, loudness and cepstral features of analysis windows at ``sample_rate`` (module doc).
+
+    One FFT per window gives 25 band energies: the 24 mel bands of the pre-emphasised spectrum
+    (pre-emphasis applied as its gain on the spectrum) and, last, the energy of the voice band
+    (``FMIN_HZ`` … ``FMAX_HZ``) of the plain spectrum, scaled so that a tone in the band reads
+    its mean square. Loudness comes from that band, so DC offset and mains hum below it, and hiss
+    above it, do not count as voice.
+    """
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = int(sample_rate)
@@ -90,15 +98,21 @@ class FeatureExtractor:
         self._window = np.hanning(self.window_frames)
         freqs = np.fft.rfftfreq(self.nfft, 1.0 / sample_rate)
         edges = _mel_to_hz(np.linspace(_hz_to_mel(FMIN_HZ), _hz_to_mel(FMAX_HZ), N_MELS + 2))
-        bands = np.zeros((N_MELS, freqs.size))
+        bands = np.zeros((N_MELS + 1, freqs.size))
         for i in range(N_MELS):
             low, centre, high = edges[i : i + 3]
             rising = (freqs - low) / (centre - low)
             falling = (high - freqs) / (high - centre)
             bands[i] = np.clip(np.minimum(rising, falling), 0.0, None)
+        omega = 2.0 * np.pi * freqs / sample_rate
+        bands[:N_MELS] *= 1.0 + PRE_EMPHASIS**2 - 2.0 * PRE_EMPHASIS * np.cos(omega)  # |1 − 0.97 z⁻¹|²
         # Band energies as densities (÷ bin count, × bin width): the same sound gives the same
-        # numbers whatever the FFT size, so profiles carry over between sample rates.
+        # numbers whatever the FFT size, so profiles carry over between sample rates. The voice band
+        # counts both halves of the spectrum (× 2), so a tone reads its mean square.
         bands /= self.nfft * np.sum(self._window**2)
+        bands[N_MELS] = (
+            2.0 * ((freqs >= FMIN_HZ) & (freqs <= FMAX_HZ)) / (self.nfft * np.sum(self._window**2))
+        )
         used = bands.any(axis=0)
         self._first_bin = int(np.argmax(used))
         self._last_bin = int(len(used) - np.argmax(used[::-1]))
@@ -107,41 +121,107 @@ class FeatureExtractor:
         dct = np.cos(np.pi / N_MELS * (k[None, :] + 0.5) * np.arange(1, N_CEPS + 1)[:, None])
         self._dct = dct * math.sqrt(2.0 / N_MELS)
 
-    def frame(self, window: np.ndarray) -> tuple[float, np.ndarray]:
-        """(loudness in dBFS, c1…c12) of one window of ``window_frames`` samples."""
-        x = np.asarray(window, dtype=np.float64)
-        power = float(np.dot(x, x)) / x.size
-        db = 10.0 * math.log10(power + _POWER_FLOOR)
-        y = np.empty_like(x)
-        y[1:] = x[1:] - PRE_EMPHASIS * x[:-1]
-        y[0] = x[0] * (1.0 - PRE_EMPHASIS)
-        spectrum = np.fft.rfft(y * self._window, self.nfft)[self._first_bin : self._last_bin]
-        energy = self._bands @ (spectrum.real**2 + spectrum.imag**2)
-        return db, self._dct @ np.log(energy + _POWER_FLOOR)
+    def energies(self, window: np.ndarray) -> np.ndarray:
+        """The 25 band energies (see the class doc) of one window of ``window_frames`` samples."""
+        spectrum = np.fft.rfft(np.asarray(window, dtype=np.float64) * self._window, self.nfft)
+        part = spectrum[self._first_bin : self._last_bin]
+        return self._bands @ (part.real**2 + part.imag**2)
 
-    def frames(self, signal: np.ndarray, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
-        """Loudness (n,) and features (n, 12) of every window ending at a multiple of ``hop_frames``.
+    def all_energies(self, signal: np.ndarray, hop_frames: int) -> np.ndarray:
+        """Band energies (n, 25) of every window ending at a multiple of ``hop_frames``.
 
         Window ``j`` ends after sample ``(j + 1) · hop_frames``; the first windows are zero-padded
         on the left, as the streaming analyser's are (so both give the same numbers).
         """
         x = np.asarray(signal, dtype=np.float64)
         n = len(x) // hop_frames
-        db = np.zeros(n)
-        feats = np.zeros((n, N_CEPS))
+        out = np.zeros((n, N_MELS + 1))
         padded = np.concatenate([np.zeros(self.window_frames), x[: n * hop_frames]])
         view = np.lib.stride_tricks.sliding_window_view(padded, self.window_frames)
         for first in range(0, n, 512):  # in chunks: a long take would otherwise need gigabytes
             j = np.arange(first, min(n, first + 512))
-            windows = view[(j + 1) * hop_frames]
-            db[j] = 10.0 * np.log10(np.mean(windows**2, axis=1) + _POWER_FLOOR)
-            y = np.empty_like(windows)
-            y[:, 1:] = windows[:, 1:] - PRE_EMPHASIS * windows[:, :-1]
-            y[:, 0] = windows[:, 0] * (1.0 - PRE_EMPHASIS)
-            spectrum = np.fft.rfft(y * self._window, self.nfft, axis=1)[:, self._first_bin : self._last_bin]
-            energy = (spectrum.real**2 + spectrum.imag**2) @ self._bands.T
-            feats[j] = np.log(energy + _POWER_FLOOR) @ self._dct.T
-        return db, feats
+            spectrum = np.fft.rfft(view[(j + 1) * hop_frames] * self._window, self.nfft, axis=1)
+            part = spectrum[:, self._first_bin : self._last_bin]
+            out[j] = (part.real**2 + part.imag**2) @ self._bands.T
+        return out
+
+    def features(self, energies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(loudness in dBFS, c1…c12) of band energies (25,) or (n, 25)."""
+        db = 10.0 * np.log10(energies[..., N_MELS] + _POWER_FLOOR)
+        return db, np.log(energies[..., :N_MELS] + _POWER_FLOOR) @ self._dct.T
+
+    def frame(self, window: np.ndarray) -> tuple[float, np.ndarray]:
+        """(loudness in dBFS, c1…c12) of one window, with no noise removed."""
+        db, feats = self.features(self.energies(window))
+        return float(db), feats
+
+    def frames(
+        self, signal: np.ndarray, hop_frames: int, *, remove_noise: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Loudness (n,) and features (n, 12) of every window, as :meth:`all_energies` places them.
+
+        With ``remove_noise`` the room's noise is tracked and taken out (:class:`NoiseFloor`)
+        exactly as the streaming analyser does it, and windows that still hold zero padding read
+        as silence (the jump from the padding to a DC offset or hum would sound like a click).
+        """
+        energies = self.all_energies(signal, hop_frames)
+        if remove_noise:
+            floor = NoiseFloor(hop_frames / self.sample_rate)
+            for j in range(len(energies)):
+                energies[j] = floor.clean(energies[j]) if (j + 1) * hop_frames >= self.window_frames else 0.0
+        return self.features(energies)
+
+
+NOISE_WINDOW_S = 3.0  # the floor is the quietest moment of this long: speech pauses more often than that
+NOISE_PARTS = 12  # the window is kept as minima of this many parts (it slides a part at a time)
+NOISE_SMOOTHING_S = 0.06  # energies are smoothed over this long before the minimum is taken
+NOISE_OVERSUBTRACT = 4.0  # × the floor is taken away: room noise peaks well above its smoothed minimum
+NOISE_SPECTRAL_FLOOR = 0.05  # a mel band keeps at least this share of its energy (no log of nothing)
+
+
+class NoiseFloor:
+    """The room's noise in each band, tracked by minimum statistics, and its removal.
+
+    Each band's energy is smoothed (``NOISE_SMOOTHING_S``); the noise is the smallest smoothed value
+    of the last ``NOISE_WINDOW_S`` seconds: speech pauses (between words, for breath) more often
+    than that, noise does not. ``clean`` takes ``NOISE_OVERSUBTRACT`` × that away: the voice band to
+    nothing when only noise is left (a pause reads as silence, level 0), each mel band to no less
+    than ``NOISE_SPECTRAL_FLOOR`` of its energy. A vowel held longer than the window fades: it is
+    indistinguishable from a steady hum.
+    """
+
+    def __init__(self, hop_s: float) -> None:
+        self._part_frames = max(1, round(NOISE_WINDOW_S / NOISE_PARTS / hop_s))
+        self._alpha = 1.0 - math.exp(-hop_s / NOISE_SMOOTHING_S)
+        self._smoothed: np.ndarray | None = None
+        self._minima: deque[np.ndarray] = deque(maxlen=NOISE_PARTS)
+        self._part_min: np.ndarray | None = None
+        self._part_count = 0
+        self.noise = np.zeros(N_MELS + 1)
+
+    def clean(self, energies: np.ndarray) -> np.ndarray:
+        """``energies`` (25,) of the next window, with the noise taken out."""
+        self._learn(energies)
+        removed = energies - NOISE_OVERSUBTRACT * self.noise
+        cleaned = np.maximum(removed, NOISE_SPECTRAL_FLOOR * energies)
+        cleaned[N_MELS] = max(0.0, removed[N_MELS])
+        return cleaned
+
+    def _learn(self, energies: np.ndarray) -> None:
+        if self._smoothed is None:
+            self._smoothed = energies.copy()
+        else:
+            self._smoothed += self._alpha * (energies - self._smoothed)
+        smoothed = self._smoothed
+        self._part_min = smoothed.copy() if self._part_min is None else np.minimum(self._part_min, smoothed)
+        self._part_count += 1
+        self.noise = (
+            np.minimum(self._part_min, np.min(self._minima, axis=0)) if self._minima else self._part_min
+        )
+        if self._part_count == self._part_frames:
+            self._minima.append(self._part_min)
+            self._part_min = None
+            self._part_count = 0
 
 
 # ---------------------------------------------------------------------------------------- profiles
@@ -510,12 +590,15 @@ def calibrate_takes(
         raise CalibrationError(f"expected a recording for each of {', '.join(VOWELS)}, missing {missing}")
     extractor = FeatureExtractor(sample_rate)
     hop = max(1, round(sample_rate * CALIBRATION_HOP_S))
-    quiet_db = float(np.median(extractor.frames(silence, hop)[0])) if len(silence) >= hop else SILENCE_DB
+    room = silence[: len(silence) - len(silence) % hop]
+    quiet_db = float(np.median(extractor.frames(room, hop)[0])) if len(room) else SILENCE_DB
     by_vowel: dict[str, np.ndarray] = {}
     voiced: list[np.ndarray] = []
     spans = {}
     for v in VOWELS:
-        db, feats = extractor.frames(takes[v], hop)
+        # The room's recording goes first, so the noise floor is known before the vowel starts.
+        db, feats = extractor.frames(np.concatenate([room, takes[v]]), hop)
+        db, feats = db[len(room) // hop :], feats[len(room) // hop :]
         loud = float(np.percentile(db, 95)) if db.size else SILENCE_DB
         if loud - quiet_db < MIN_CONTRAST_DB:
             raise CalibrationError(
@@ -584,7 +667,9 @@ def default_profile() -> VoiceProfile:
     features: dict[str, np.ndarray] = {}
     for v in VOWELS:
         frames = [
-            extractor.frames(synthesize_vowel(v, f0, scale, rate, seconds=0.2), hop)[1][skip:]
+            extractor.frames(synthesize_vowel(v, f0, scale, rate, seconds=0.2), hop, remove_noise=False)[1][
+                skip:
+            ]
             for scale in _TRACT_SCALES
             for f0 in _PITCHES_HZ
         ]

@@ -243,7 +243,11 @@ class FakeDevice:
         self.present = threading.Event()
         self.present.set()
         self.opened = 0
-        self.signal = synthesize_vowel("a", 150, 1.0, rate, 1.0)
+        # Speech, not a test tone: a vowel and a pause in turn (a tone that never stops is a hum to
+        # the noise floor tracker, and the mouth stays shut).
+        self.signal = np.concatenate(
+            [synthesize_vowel("a", 150, 1.0, rate, 0.5), np.zeros(rate // 2, np.float32)]
+        )
 
 
 class FakeStream:
