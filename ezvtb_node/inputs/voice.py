@@ -148,8 +148,8 @@ class VoiceAnalyzer:
         level = self.meter.update(db, self.hop_s)
         t = self.frames_consumed / self.sample_rate
         if self.meter.raw(db) > 0.0:
-            self.centre.update(features, self.hop_s)
             weights = self.classifier.weights(features, self.centre.value)
+            self.centre.update(features, weights, self.hop_s)
             if self._sounding:
                 self._weights += self._alpha * (weights - self._weights)
             else:

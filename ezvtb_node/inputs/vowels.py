@@ -31,6 +31,7 @@ voices; calibrating fixes the vowels.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections import deque
@@ -59,6 +60,7 @@ DEFAULT_GATE_DB = -50.0
 DEFAULT_FULL_DB = -20.0
 DEFAULT_TEMPERATURE = 1.0
 ADAPT_TAU_S = 8.0  # long enough that a held vowel barely moves the centre, short enough to settle
+ADAPT_PRIOR_S = 1.5  # the profile's centre counts as this much speech: a new voice is learnt in seconds
 MIN_SPREAD = 0.3  # a single take scatters little; a floor keeps the classifier from being brittle
 
 
@@ -404,20 +406,32 @@ class VowelClassifier:
 
 
 class CentreTracker:
-    """The classifier's centre: the profile's, or (``profile.adapt``) a running mean of voiced frames.
+    """The classifier's centre: the profile's, or (``profile.adapt``) learnt from the voice.
 
-    ``update`` is called with the features of voiced frames only; each moves the centre by
-    ``dt / tau_s`` of the way, so it settles over about ``tau_s`` seconds of speech.
+    ``update`` is called for voiced frames only, with the weights the classifier gave them. Each
+    frame says where the centre would be if it were the vowel it was heard as (its features less
+    that vowel's offset from the profile's centre). The centre is the running mean of those: at
+    first of all frames so far and the profile's own centre counted as ``prior_s`` seconds of
+    speech (a new voice is learnt within seconds), then over the last ``tau_s`` seconds.
     """
 
-    def __init__(self, profile: VoiceProfile, tau_s: float = ADAPT_TAU_S) -> None:
+    def __init__(
+        self, profile: VoiceProfile, tau_s: float = ADAPT_TAU_S, prior_s: float = ADAPT_PRIOR_S
+    ) -> None:
         self.adapt = profile.adapt
         self.tau_s = tau_s
+        self.prior_s = prior_s
+        self.heard_s = 0.0
         self.value = profile.centre.copy()
+        self._offsets = profile.means - profile.centre
 
-    def update(self, features: np.ndarray, dt: float) -> None:
+    def update(self, features: np.ndarray, weights: np.ndarray, dt: float) -> None:
         if self.adapt:
-            self.value += min(1.0, dt / self.tau_s) * (features - self.value)
+            self.heard_s += dt
+            # Less the heard vowel's offset: a vowel held for long must not drag the centre onto itself.
+            target = features - self._offsets[int(np.argmax(weights))]
+            share = dt / min(self.tau_s, self.prior_s + self.heard_s)
+            self.value += min(1.0, share) * (target - self.value)
 
 
 class LevelMeter:
@@ -524,6 +538,39 @@ def _level_range(speech_db: float, quiet_db: float) -> tuple[float, float]:
     return gate, full
 
 
+ORDER_MARGIN = 1.5  # another order must fit this many times better than a i u e o to be believed
+
+
+def heard_order(means: np.ndarray) -> tuple[str, ...]:
+    """The order of vowels the built-in profile hears in five sounds' mean features (5, 12).
+
+    Each sound is taken relative to the five's average (so the voice's own colour cancels) and the
+    five are matched to the built-in vowels as a whole: the assignment with the least summed
+    distance wins, unless a i u e o is within ``ORDER_MARGIN`` of it (a close call is no evidence).
+    """
+    classifier = VowelClassifier(default_profile())
+    centre = means.mean(axis=0)
+    cost = np.array([classifier.distances(m, centre) for m in means])  # sound × vowel
+
+    def total(order: tuple[int, ...]) -> float:
+        return float(sum(cost[sound, vowel] for sound, vowel in enumerate(order)))
+
+    identity = tuple(range(len(VOWELS)))
+    best = min(itertools.permutations(identity), key=total)
+    if total(identity) <= ORDER_MARGIN * total(best):
+        best = identity
+    return tuple(VOWELS[vowel] for vowel in best)
+
+
+def _check_order(means: np.ndarray) -> None:
+    heard = heard_order(means)
+    if heard != VOWELS:
+        raise CalibrationError(
+            f"expected the vowels in the order {', '.join(VOWELS)}, heard {', '.join(heard)}: "
+            "say あ い う え お (a i u e o) in that order and calibrate again"
+        )
+
+
 def _build(
     features: dict[str, np.ndarray],
     speech_db: float,
@@ -532,6 +579,7 @@ def _build(
     segments: dict[str, tuple[float, float]],
 ) -> CalibrationResult:
     means = np.array([features[v].mean(axis=0) for v in VOWELS])
+    _check_order(means)
     within = np.mean([features[v].var(axis=0) for v in VOWELS], axis=0)
     spread = np.sqrt(within) + MIN_SPREAD
     gate, full = _level_range(speech_db, quiet_db)
@@ -619,11 +667,13 @@ def calibrate_takes(
 # --------------------------------------------------------------------------------- default profile
 
 # Approximate average formants (F1, F2, F3 in Hz) of the five Japanese vowels for an adult male
-# voice; other voices are modelled by scaling the vocal tract (all formants × s).
+# voice; other voices are modelled by scaling the vocal tract (all formants × s). "u" is a back,
+# rounded u (F2 near 750 Hz, as espeak-ng speaks it) rather than the fronter Tokyo [ɯ] (F2 near
+# 1300 Hz): with the fronter one, espeak-ng's u was never heard as u (issue 19).
 _FORMANTS = {
     "a": (800.0, 1250.0, 2600.0),
     "i": (300.0, 2300.0, 3000.0),
-    "u": (350.0, 1350.0, 2400.0),
+    "u": (330.0, 750.0, 2300.0),
     "e": (500.0, 1900.0, 2600.0),
     "o": (500.0, 850.0, 2600.0),
 }
@@ -667,9 +717,7 @@ def default_profile() -> VoiceProfile:
     features: dict[str, np.ndarray] = {}
     for v in VOWELS:
         frames = [
-            extractor.frames(synthesize_vowel(v, f0, scale, rate, seconds=0.2), hop, remove_noise=False)[1][
-                skip:
-            ]
+            extractor.frames(synthesize_vowel(v, f0, scale, rate, 0.2), hop, remove_noise=False)[1][skip:]
             for scale in _TRACT_SCALES
             for f0 in _PITCHES_HZ
         ]
