@@ -1,10 +1,15 @@
 """Vowels from sound, by signal processing only: features, voice profiles, the classifier, calibration.
 
-**Features** (``FEATURE_SET``): every analysis window (32 ms, Hann, pre-emphasis 0.97) gives its
-loudness in dBFS (RMS of the raw samples; −100 for digital silence) and 12 mel-frequency cepstral
-coefficients c1…c12 (24 triangular mel bands from 100 Hz to 5 kHz, log energies, DCT-II).
-c0 (overall loudness) is left out so vowels do not depend on how loud they are. The bands are
-defined in Hz, so the same voice gives the same features at 16, 44.1 or 48 kHz: nothing is resampled.
+**Features** (``FEATURE_SET``): every analysis window (32 ms, Hann) gives its loudness in dBFS (the
+energy of the voice band, 100 Hz to 5 kHz, so DC offset, mains hum and hiss are not voice; −100 for
+silence) and 12 mel-frequency cepstral coefficients c1…c12 (24 triangular mel bands from 100 Hz to
+5 kHz of the pre-emphasised spectrum, log energies, DCT-II). c0 (overall loudness) is left out so
+vowels do not depend on how loud they are. The bands are defined in Hz, so the same voice gives the
+same features at 16, 44.1 or 48 kHz: nothing is resampled.
+
+**Room noise** (:class:`NoiseFloor`): each band's noise is the quietest moment of the last few
+seconds (minimum statistics) and is taken out before loudness and features are computed, so steady
+noise reads as silence in the pauses and disturbs the vowels less.
 
 **Profile**: one mean feature vector per vowel (a, i, u, e, o: VRM's A I U E O presets), a
 per-coefficient spread (how much one vowel's frames scatter), and the level range: ``gate_db``
@@ -16,17 +21,18 @@ normalisation: a microphone's colour and a voice's timbre shift every vowel alik
 cancels); then the squared distance to each vowel's mean in units of the spread, summed over the
 coefficients, gives weights = softmax(−d² / (2·12·temperature)) (12 = the coefficients: the
 temperature is per coefficient). They sum to 1. The centre is the
-average of the profile's vowel means; with ``adapt`` (the default profile) it follows the speaker
-instead: a running mean of the voiced frames over about ``ADAPT_TAU_S`` seconds of speech.
+average of the profile's vowel means; with ``adapt`` (the default profile) it is learnt from the
+speaker within seconds (:class:`CentreTracker`).
 
 **Calibration**: one take of a, i, u, e, o in that order with pauses between them is cut into
 sounds by loudness (:func:`find_segments`); the middle 60 % of each sound gives that vowel's mean.
-The pauses and the sounds give the level range.
+The pauses and the sounds give the level range. A take whose five sounds the built-in profile
+clearly hears in another order is refused (:func:`heard_order`).
 
 **Default profile** (:func:`default_profile`): vowel means computed from a formant synthesiser
 driven by approximate average formants of Japanese vowels, over a few vocal-tract sizes and pitches.
-Rough by design: it opens and closes the mouth for anyone, and gets the vowel right for some
-voices; calibrating fixes the vowels.
+It opens and closes the mouth for anyone and gets most vowels right for most voices (measured in
+docs/inputs.md); calibrating fits them to one voice.
 """
 
 from __future__ import annotations
