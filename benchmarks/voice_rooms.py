@@ -4,8 +4,10 @@
 
 Makes its own data: espeak-ng's Japanese voice with its variants (``-v ja+VARIANT``), each at five
 pitch/speed pairs, speaking あー いー うー えー おー one at a time (so every vowel's time is known),
-joined by 0.6 s pauses. Noise is mixed with numpy at a set SNR (against the mean power of the
-vowels): white, pink (1/f) and music-like (chords of harmonic tones that change every 0.3 s).
+joined by 0.6 s pauses; and twelve words, spoken through libespeak-ng (ctypes), whose vowels are
+placed by espeak-ng's own phoneme events. Noise is mixed with numpy at a set SNR (against the mean
+power of the vowels): white, pink (1/f) and music-like (chords of harmonic tones that change every
+0.3 s).
 Nothing here was tuned on the HELD_OUT voices; TUNING are the ones looked at while choosing the
 noise tracker's and the built-in profile's constants.
 
@@ -17,6 +19,9 @@ Prints tables in the form of docs/inputs.md (Voice, "Measured"), the CPU and the
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import functools
 import itertools
 import platform
 import statistics
@@ -49,6 +54,20 @@ PITCH_SPEED = ((50, 150), (25, 120), (75, 180), (40, 210), (65, 130))
 KANA = {"a": "あー", "i": "いー", "u": "うー", "e": "えー", "o": "おー"}
 PAUSE_S = 0.6
 NOISES = ("white", "pink", "music")
+WORDS = (
+    "あおいうみ",
+    "えいがをみる",
+    "さくらのはな",
+    "ありがとう",
+    "おはようございます",
+    "きれいなうた",
+    "ゆめをみた",
+    "あたらしいいえ",
+    "くものうえ",
+    "いもうとのへや",
+    "せかいのおわり",
+    "むかしむかし",
+)
 WRONG_ORDERS = ("aeiou", "iaueo", "oeuia", "aiuoe")
 
 
@@ -91,6 +110,95 @@ def speak_take(voice: str, pitch: int, speed: int, folder: Path) -> Take:
         position += len(pause) + len(samples)
     parts.append(np.zeros(int(rate * PAUSE_S), np.float32))
     return Take(voice, pitch, speed, np.concatenate(parts), rate, spans)
+
+
+class _EventId(ctypes.Union):
+    _fields_ = (("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8))
+
+
+class _Event(ctypes.Structure):
+    # espeak_EVENT of espeak-ng's src/include/espeak-ng/speak_lib.h
+    _fields_ = (
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", _EventId),
+    )
+
+
+_EVENT_PHONEME = 7  # espeakEVENT_PHONEME
+_SYNCHRONOUS = 2  # AUDIO_OUTPUT_SYNCHRONOUS
+_PHONEME_EVENTS = 1  # espeakINITIALIZE_PHONEME_EVENTS
+_RATE, _PITCH = 1, 3  # espeak_PARAMETER
+_Callback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
+
+
+class PhonemeSpeaker:
+    """libespeak-ng through ctypes: speech and the sample where each phoneme starts (its own events)."""
+
+    def __init__(self) -> None:
+        self._lib = ctypes.CDLL(ctypes.util.find_library("espeak-ng") or "libespeak-ng.so.1")
+        self.rate = self._lib.espeak_Initialize(_SYNCHRONOUS, 0, None, _PHONEME_EVENTS)
+        self._chunks: list[np.ndarray] = []
+        self._phonemes: list[tuple[str, int]] = []
+        self._callback = _Callback(self._collect)  # kept: the library holds only a pointer
+        self._lib.espeak_SetSynthCallback(self._callback)
+        self._lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int]
+        self._lib.espeak_Synth.argtypes += [ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+
+    def _collect(self, wav, count, events) -> int:
+        if wav and count > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, (count,)).astype(np.float32) / 32768.0)
+        i = 0
+        while events[i].type != 0:
+            if events[i].type == _EVENT_PHONEME:
+                self._phonemes.append((events[i].id.string.decode(errors="replace"), events[i].sample))
+            i += 1
+        return 0
+
+    def say(self, text: str, voice: str, pitch: int, speed: int) -> tuple[np.ndarray, list[tuple[str, int]]]:
+        self._chunks, self._phonemes = [], []
+        self._lib.espeak_SetVoiceByName(f"ja+{voice}".encode())
+        self._lib.espeak_SetParameter(_RATE, speed, 0)
+        self._lib.espeak_SetParameter(_PITCH, pitch, 0)
+        data = text.encode()
+        self._lib.espeak_Synth(data, len(data) + 1, 0, 1, 0, 1, None, None)  # POS_CHARACTER, UTF-8
+        return np.concatenate(self._chunks), self._phonemes
+
+
+@functools.lru_cache(maxsize=1)
+def phoneme_speaker() -> PhonemeSpeaker:
+    """One per process: espeak-ng is initialised once."""
+    return PhonemeSpeaker()
+
+
+def word_vowels_right(speaker: PhonemeSpeaker, voice: str, profile: VoiceProfile) -> list[bool]:
+    """Every vowel of WORDS at every pitch/speed: whether its frames pick it (a pause before each)."""
+    right = []
+    for pitch, speed in PITCH_SPEED:
+        for text in WORDS:
+            samples, phonemes = speaker.say(text, voice, pitch, speed)
+            lead = int(PAUSE_S * speaker.rate)
+            t, level, weights = analyse(
+                np.concatenate([np.zeros(lead, np.float32), samples]), speaker.rate, profile
+            )
+            ends = [sample for _, sample in phonemes[1:]] + [len(samples)]
+            for (name, start), end in zip(phonemes, ends, strict=True):
+                vowel = name.rstrip(":")
+                if vowel not in VOWELS:
+                    continue
+                a, b = (lead + start) / speaker.rate, (lead + end) / speaker.rate
+                frames = (t >= a + 0.02) & (t <= b + 0.01) & (level > 0)
+                right.append(
+                    bool(frames.any()) and VOWELS[int(np.argmax(weights[frames].mean(axis=0)))] == vowel
+                )
+    return right
 
 
 def noise(kind: str, n: int, rate: int, seed: int) -> np.ndarray:
@@ -201,6 +309,9 @@ def voice_results(voice: str) -> dict:
                 calibrated_in_noise = f"refused: {exc}"
             noisy[(kind, snr)] = (scores, calibrated_in_noise)
     out["noisy"] = noisy
+    speaker = phoneme_speaker()
+    out["words"] = word_vowels_right(speaker, voice, own)
+    out["words_builtin"] = word_vowels_right(speaker, voice, default_profile())
     out["order"] = [wrong_order_refused(t, order) for t in takes for order in WRONG_ORDERS]
     silent = np.zeros(base.rate * 3, np.float32)
     hum = 0.01 * np.sqrt(2) * np.sin(2 * np.pi * 50 * np.arange(silent.size) / base.rate)
@@ -224,6 +335,12 @@ def report(results: list[dict], label: str) -> None:
         f"| same voice, other pitch/speed, long vowels | {with_profile}, "
         f"{percent([c / 5 for c in calibrated])} of vowels | {built_in}, "
         f"{percent([s.correct / 5 for s in builtin])} of vowels |"
+    )
+    words = [x for r in results for x in r["words"]]
+    words_builtin = [x for r in results for x in r["words_builtin"]]
+    print(
+        f"| same voice, short vowels in {len(WORDS)} words, all pitch/speed pairs ({len(words)} vowels) | "
+        f"{percent(words)} | {percent(words_builtin)} |"
     )
     cross = []
     for r in results:
