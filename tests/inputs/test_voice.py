@@ -493,4 +493,16 @@ def test_record_into_a_directory_is_one_clear_line_before_listening(tmp_path):
     write_wav(path, synthesize_vowel("e", 160, 1.0, 16000, 0.5), 16000)
     result = cli("record", str(tmp_path), "--audio", str(path))
     assert result.returncode == 1
-    assert result.stderr == f"ezvtb-node record: error: {tmp_path}: Is a directory\n"
+    assert result.stderr == f"ezvtb-node record: error: cannot write {tmp_path}: Is a directory\n"
+
+
+def test_record_onto_a_full_disk_is_one_clear_line(tmp_path):
+    path = tmp_path / "tone.wav"
+    write_wav(path, synthesize_vowel("e", 160, 1.0, 16000, 3.0), 16000)
+    result = cli("record", "/dev/full", "--audio", str(path))
+    assert result.returncode == 1
+    assert (
+        result.stderr.splitlines()[-1]
+        == "ezvtb-node record: error: cannot write /dev/full: No space left on device"
+    )
+    assert "Traceback" not in result.stderr
