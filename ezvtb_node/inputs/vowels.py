@@ -65,7 +65,7 @@ _POWER_FLOOR = 10.0 ** (SILENCE_DB / 10.0)
 DEFAULT_GATE_DB = -50.0
 DEFAULT_FULL_DB = -20.0
 DEFAULT_TEMPERATURE = 1.0
-ADAPT_TAU_S = 8.0  # long enough that a held vowel barely moves the centre, short enough to settle
+ADAPT_TAU_S = 8.0  # once learnt, the centre follows slow changes (gain, microphone) over this long
 ADAPT_PRIOR_S = 1.5  # the profile's centre counts as this much speech: a new voice is learnt in seconds
 MIN_SPREAD = 0.3  # a single take scatters little; a floor keeps the classifier from being brittle
 
