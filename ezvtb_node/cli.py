@@ -7,12 +7,16 @@ wires them together.
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import importlib
 import logging
+import os
 import sys
+import threading
 import warnings
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from ezvtb_node import __version__
 
@@ -26,6 +30,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ezvtb_node.outputs.commands",
     "ezvtb_node.app.commands",
 )
+
+PIPE_CLOSED = 141  # what a shell reports for a command ended by SIGPIPE (128 + 13)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,8 +48,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class StdoutGuard:
+    """sys.stdout while a command runs: when its reader goes away (``| head -1``), the command ends.
+
+    A write or flush that meets a closed pipe, on any thread, points the stdout descriptor at
+    os.devnull (the Python docs' advice in the signal module's "Note on SIGPIPE": the flush at exit
+    must not fail again) and interrupts the main thread once, so the command stops as on Ctrl+C and
+    closes what it opened. SIGPIPE itself stays ignored: the node's sockets must not kill it.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+        self._main_running = True
+        self.reader_gone = threading.Event()
+
+    def write(self, text: str) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            self._on_reader_gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._on_reader_gone()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+    def _on_reader_gone(self) -> None:
+        with self._lock:
+            if self.reader_gone.is_set():
+                return
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.stream.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):
+                pass  # not a real descriptor (a test's capture): nothing will flush it at exit
+            if self._main_running:
+                _thread.interrupt_main()
+            self.reader_gone.set()
+
+    def main_finished(self) -> None:
+        """No interrupt may be sent after this (one sent before arrives at the main thread's next call)."""
+        with self._lock:
+            self._main_running = False
+
+
 class UserError(Exception):
     """An error caused by input or environment that the user can fix; printed without a traceback."""
+
+
+def _one_line(exc: Exception) -> str:
+    """The error for the user: the path and the OS's words for a failed file operation, else the message."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,13 +119,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # On the command line a warning is a message for the user, not a pointer into our source.
     warnings.formatwarning = lambda message, category, *_, **__: f"WARNING {category.__name__}: {message}\n"
+    guard = StdoutGuard(sys.stdout)
+    sys.stdout = guard  # type: ignore[assignment]  # it writes through to the real stream
     try:
-        return int(args.handler(args) or 0)
-    except (UserError, ValueError, FileNotFoundError, RuntimeError) as exc:
-        print(f"ezvtb-node {args.command}: error: {exc}", file=sys.stderr)
+        try:
+            code = int(args.handler(args) or 0)
+        finally:
+            guard.main_finished()
+        return PIPE_CLOSED if guard.reader_gone.is_set() else code
+    except (UserError, ValueError, OSError, RuntimeError) as exc:
+        print(f"ezvtb-node {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return 130
+        return PIPE_CLOSED if guard.reader_gone.is_set() else 130
+    finally:
+        sys.stdout = guard.stream
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import queue
 import struct
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,10 @@ class AudioFormatError(ValueError):
 
 class AudioDeviceError(RuntimeError):
     """A capture device that does not exist or cannot be opened, or PortAudio missing."""
+
+
+class TruncatedWavWarning(UserWarning):
+    """A WAV file shorter than its header says (a recording cut off): read as far as it goes."""
 
 
 class DeviceLost(Exception):
@@ -142,8 +147,18 @@ def open_wav(path: str | Path) -> WavInfo:
                 offset = file.tell()
                 # Streamed files (written to a pipe) leave the size at 0 or 0xFFFFFFFF: use what is there.
                 available = size - offset
-                data_size = available if chunk_size in (0, 0xFFFFFFFF) else min(chunk_size, available)
-                return _validate_format(path, fmt, data_size, offset)
+                streamed = chunk_size in (0, 0xFFFFFFFF)
+                data_size = available if streamed else min(chunk_size, available)
+                info = _validate_format(path, fmt, data_size, offset)
+                if not streamed and chunk_size > available:
+                    declared = chunk_size // info.bytes_per_frame / info.sample_rate
+                    warnings.warn(
+                        f"{path}: truncated WAV file: its header promises {declared:.2f} s, the file holds "
+                        f"{info.duration:.2f} s; reading those {info.duration:.2f} s",
+                        TruncatedWavWarning,
+                        stacklevel=2,
+                    )
+                return info
             else:
                 file.seek(chunk_size + (chunk_size % 2), 1)
 
@@ -285,7 +300,9 @@ class WavInput:
         return str(self.info.path)
 
     def open(self) -> None:
-        self.info = open_wav(self.info.path)  # the file may have changed since it was validated
+        with warnings.catch_warnings():  # a truncated file was reported when it was validated
+            warnings.simplefilter("ignore", TruncatedWavWarning)
+            self.info = open_wav(self.info.path)  # the file may have changed since it was validated
         self._blocks = iter_wav_blocks(self.info, self._block_frames)
         self._started = time.monotonic()
         self._frames_out = 0

@@ -146,16 +146,36 @@ def listen_command(args: argparse.Namespace) -> int:
 
 
 def record_command(args: argparse.Namespace) -> int:
-    with open(args.file, "w", encoding="utf-8") as file:
-        if args.raw:
-            writer = DatagramCaptureWriter(file)
-            sources = build_sources(args, tap=writer.write)
-        else:
-            writer = TraceWriter(file, frame_clock=_audio_file_alone(args))
-            sources = build_sources(args, on_frame=writer.write)
-        for source in sources:
-            print(f"recording {source.name} on {source.address} to {args.file}", file=sys.stderr)
-        _run_until_done(sources, args.duration, lambda: None)
+    failed: list[OSError] = []  # the first write error, from a source's thread; it ends the recording
+
+    def guarded(write: Callable) -> Callable:
+        def write_or_note(*item) -> None:
+            if not failed:
+                try:
+                    write(*item)
+                except OSError as exc:
+                    failed.append(exc)
+
+        return write_or_note
+
+    def stop_on_failure() -> None:
+        if failed:
+            raise failed[0]
+
+    try:
+        with open(args.file, "w", encoding="utf-8") as file:
+            if args.raw:
+                writer = DatagramCaptureWriter(file)
+                sources = build_sources(args, tap=guarded(writer.write))
+            else:
+                writer = TraceWriter(file, frame_clock=_audio_file_alone(args))
+                sources = build_sources(args, on_frame=guarded(writer.write))
+            for source in sources:
+                print(f"recording {source.name} on {source.address} to {args.file}", file=sys.stderr)
+            _run_until_done(sources, args.duration, stop_on_failure)
+            stop_on_failure()
+    except OSError as exc:
+        raise RuntimeError(f"cannot write {args.file}: {exc.strerror or exc}") from None
     kind = "datagrams" if args.raw else "frames"
     print(f"wrote {writer.lines_written} {kind} to {args.file}", file=sys.stderr)
     return 0

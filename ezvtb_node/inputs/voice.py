@@ -35,6 +35,7 @@ import numpy as np
 from ezvtb_node.channels import VOICE_CHANNELS
 from ezvtb_node.inputs.audio import (
     AudioDeviceError,
+    AudioFormatError,
     AudioInput,
     DeviceLost,
     MicInput,
@@ -44,10 +45,12 @@ from ezvtb_node.inputs.audio import (
 from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, FrameCallback, FrameSource
 from ezvtb_node.inputs.tracking import TrackingFrame
 from ezvtb_node.inputs.vowels import (
+    N_MELS,
     VOWELS,
     CentreTracker,
     FeatureExtractor,
     LevelMeter,
+    NoiseFloor,
     VoiceProfile,
     VowelClassifier,
     default_profile,
@@ -106,6 +109,7 @@ class VoiceAnalyzer:
         self.classifier = VowelClassifier(profile)
         self.centre = CentreTracker(profile)
         self.meter = LevelMeter(profile.gate_db, profile.full_db, release_s)
+        self.noise = NoiseFloor(self.hop_s)
         self._alpha = 1.0 - math.exp(-self.hop_s / smoothing_s) if smoothing_s > 0 else 1.0
         self._window = np.zeros(self.extractor.window_frames)
         self._pending = np.zeros(0, dtype=np.float32)
@@ -136,12 +140,17 @@ class VoiceAnalyzer:
             window[-n:] = samples
 
     def _analyse(self) -> VoiceReading:
-        db, features = self.extractor.frame(self._window)
+        if self.frames_consumed >= self.extractor.window_frames:
+            energies = self.noise.clean(self.extractor.energies(self._window))
+        else:  # the window still holds zero padding: its jump to the audio would read as a click
+            energies = np.zeros(N_MELS + 1)
+        db, features = self.extractor.features(energies)
+        db = float(db)
         level = self.meter.update(db, self.hop_s)
         t = self.frames_consumed / self.sample_rate
         if self.meter.raw(db) > 0.0:
-            self.centre.update(features, self.hop_s)
             weights = self.classifier.weights(features, self.centre.value)
+            self.centre.update(features, weights, self.hop_s)
             if self._sounding:
                 self._weights += self._alpha * (weights - self._weights)
             else:
@@ -309,6 +318,12 @@ def open_voice_source(
     source_input: AudioInput
     if is_audio_file(audio):
         source_input = WavInput(audio, realtime=realtime)
+        hop_frames = max(1, round(source_input.sample_rate * hop_ms / 1000.0))
+        if source_input.info.frames < hop_frames:
+            raise AudioFormatError(
+                f"{audio}: expected at least one analysis hop of audio ({hop_ms:g} ms, {hop_frames} frames), "
+                f"got {source_input.info.frames} frames ({source_input.info.duration * 1000:.1f} ms)"
+            )
     else:
         source_input = MicInput(find_input_device(audio), block_ms=hop_ms)
     return VoiceSource(source_input, loaded, hop_ms=hop_ms, smoothing_s=smoothing_s, **frame_source_options)

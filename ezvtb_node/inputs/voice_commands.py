@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -71,14 +72,31 @@ def calibrate_command(args: argparse.Namespace) -> int:
         raise ValueError(
             "expected either a WAV take (voice calibrate FILE.wav) or --mic, not both or neither"
         )
+    check_output_path(args.out)  # before the analysis or the prompted recording, which a bad path would waste
     if args.file is not None:
         samples, rate = read_wav(args.file)
         result = calibrate_take(samples, rate, source=f"voice calibrate {Path(args.file).name}")
     else:
         result = calibrate_mic(find_input_device(args.mic))
-    save_profile(result.profile, args.out)
+    try:
+        save_profile(result.profile, args.out)
+    except OSError as exc:
+        raise RuntimeError(f"cannot write the voice profile to {args.out}: {exc.strerror or exc}") from None
     report(result, args.out, sys.stdout)
     return 0
+
+
+def check_output_path(path: str) -> None:
+    """Raise ValueError unless ``path`` can be written as a file (a directory, a missing folder, a
+    read-only place are refused by name)."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"--out: expected a file to write the profile to, got the directory {path}")
+    folder = target.parent
+    if not folder.is_dir():
+        raise ValueError(f"--out: expected a file in an existing folder, got {path} (no folder {folder})")
+    if not os.access(target if target.exists() else folder, os.W_OK):
+        raise ValueError(f"--out: expected a file you may write, got {path} (permission denied)")
 
 
 Recorder = Callable[[InputDevice, float], tuple[np.ndarray, int]]

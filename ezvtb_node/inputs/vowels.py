@@ -1,10 +1,15 @@
 """Vowels from sound, by signal processing only: features, voice profiles, the classifier, calibration.
 
-**Features** (``FEATURE_SET``): every analysis window (32 ms, Hann, pre-emphasis 0.97) gives its
-loudness in dBFS (RMS of the raw samples; −100 for digital silence) and 12 mel-frequency cepstral
-coefficients c1…c12 (24 triangular mel bands from 100 Hz to 5 kHz, log energies, DCT-II).
-c0 (overall loudness) is left out so vowels do not depend on how loud they are. The bands are
-defined in Hz, so the same voice gives the same features at 16, 44.1 or 48 kHz: nothing is resampled.
+**Features** (``FEATURE_SET``): every analysis window (32 ms, Hann) gives its loudness in dBFS (the
+energy of the voice band, 100 Hz to 5 kHz, so DC offset, mains hum and hiss are not voice; −100 for
+silence) and 12 mel-frequency cepstral coefficients c1…c12 (24 triangular mel bands from 100 Hz to
+5 kHz of the pre-emphasised spectrum, log energies, DCT-II). c0 (overall loudness) is left out so
+vowels do not depend on how loud they are. The bands are defined in Hz, so the same voice gives the
+same features at 16, 44.1 or 48 kHz: nothing is resampled.
+
+**Room noise** (:class:`NoiseFloor`): each band's noise is the quietest moment of the last few
+seconds (minimum statistics) and is taken out before loudness and features are computed, so steady
+noise reads as silence in the pauses and disturbs the vowels less.
 
 **Profile**: one mean feature vector per vowel (a, i, u, e, o: VRM's A I U E O presets), a
 per-coefficient spread (how much one vowel's frames scatter), and the level range: ``gate_db``
@@ -16,23 +21,26 @@ normalisation: a microphone's colour and a voice's timbre shift every vowel alik
 cancels); then the squared distance to each vowel's mean in units of the spread, summed over the
 coefficients, gives weights = softmax(−d² / (2·12·temperature)) (12 = the coefficients: the
 temperature is per coefficient). They sum to 1. The centre is the
-average of the profile's vowel means; with ``adapt`` (the default profile) it follows the speaker
-instead: a running mean of the voiced frames over about ``ADAPT_TAU_S`` seconds of speech.
+average of the profile's vowel means; with ``adapt`` (the default profile) it is learnt from the
+speaker within seconds (:class:`CentreTracker`).
 
 **Calibration**: one take of a, i, u, e, o in that order with pauses between them is cut into
 sounds by loudness (:func:`find_segments`); the middle 60 % of each sound gives that vowel's mean.
-The pauses and the sounds give the level range.
+The pauses and the sounds give the level range. A take whose five sounds the built-in profile
+clearly hears in another order is refused (:func:`heard_order`).
 
 **Default profile** (:func:`default_profile`): vowel means computed from a formant synthesiser
 driven by approximate average formants of Japanese vowels, over a few vocal-tract sizes and pitches.
-Rough by design: it opens and closes the mouth for anyone, and gets the vowel right for some
-voices; calibrating fixes the vowels.
+It opens and closes the mouth for anyone and gets most vowels right for most voices (measured in
+docs/inputs.md); calibrating fits them to one voice.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -57,7 +65,8 @@ _POWER_FLOOR = 10.0 ** (SILENCE_DB / 10.0)
 DEFAULT_GATE_DB = -50.0
 DEFAULT_FULL_DB = -20.0
 DEFAULT_TEMPERATURE = 1.0
-ADAPT_TAU_S = 8.0  # long enough that a held vowel barely moves the centre, short enough to settle
+ADAPT_TAU_S = 8.0  # once learnt, the centre follows slow changes (gain, microphone) over this long
+ADAPT_PRIOR_S = 1.5  # the profile's centre counts as this much speech: a new voice is learnt in seconds
 MIN_SPREAD = 0.3  # a single take scatters little; a floor keeps the classifier from being brittle
 
 
@@ -81,7 +90,14 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
 
 
 class FeatureExtractor:
-    """Loudness and cepstral features of one analysis window at ``sample_rate`` (see the module doc)."""
+    """Band energies, loudness and cepstral features of analysis windows at ``sample_rate`` (module doc).
+
+    One FFT per window gives 25 band energies: the 24 mel bands of the pre-emphasised spectrum
+    (pre-emphasis applied as its gain on the spectrum) and, last, the energy of the voice band
+    (``FMIN_HZ`` … ``FMAX_HZ``) of the plain spectrum, scaled so that a tone in the band reads
+    its mean square. Loudness comes from that band, so DC offset and mains hum below it, and hiss
+    above it, do not count as voice.
+    """
 
     def __init__(self, sample_rate: int) -> None:
         self.sample_rate = int(sample_rate)
@@ -90,15 +106,21 @@ class FeatureExtractor:
         self._window = np.hanning(self.window_frames)
         freqs = np.fft.rfftfreq(self.nfft, 1.0 / sample_rate)
         edges = _mel_to_hz(np.linspace(_hz_to_mel(FMIN_HZ), _hz_to_mel(FMAX_HZ), N_MELS + 2))
-        bands = np.zeros((N_MELS, freqs.size))
+        bands = np.zeros((N_MELS + 1, freqs.size))
         for i in range(N_MELS):
             low, centre, high = edges[i : i + 3]
             rising = (freqs - low) / (centre - low)
             falling = (high - freqs) / (high - centre)
             bands[i] = np.clip(np.minimum(rising, falling), 0.0, None)
+        omega = 2.0 * np.pi * freqs / sample_rate
+        bands[:N_MELS] *= 1.0 + PRE_EMPHASIS**2 - 2.0 * PRE_EMPHASIS * np.cos(omega)  # |1 − 0.97 z⁻¹|²
         # Band energies as densities (÷ bin count, × bin width): the same sound gives the same
-        # numbers whatever the FFT size, so profiles carry over between sample rates.
+        # numbers whatever the FFT size, so profiles carry over between sample rates. The voice band
+        # counts both halves of the spectrum (× 2), so a tone reads its mean square.
         bands /= self.nfft * np.sum(self._window**2)
+        bands[N_MELS] = (
+            2.0 * ((freqs >= FMIN_HZ) & (freqs <= FMAX_HZ)) / (self.nfft * np.sum(self._window**2))
+        )
         used = bands.any(axis=0)
         self._first_bin = int(np.argmax(used))
         self._last_bin = int(len(used) - np.argmax(used[::-1]))
@@ -107,41 +129,107 @@ class FeatureExtractor:
         dct = np.cos(np.pi / N_MELS * (k[None, :] + 0.5) * np.arange(1, N_CEPS + 1)[:, None])
         self._dct = dct * math.sqrt(2.0 / N_MELS)
 
-    def frame(self, window: np.ndarray) -> tuple[float, np.ndarray]:
-        """(loudness in dBFS, c1…c12) of one window of ``window_frames`` samples."""
-        x = np.asarray(window, dtype=np.float64)
-        power = float(np.dot(x, x)) / x.size
-        db = 10.0 * math.log10(power + _POWER_FLOOR)
-        y = np.empty_like(x)
-        y[1:] = x[1:] - PRE_EMPHASIS * x[:-1]
-        y[0] = x[0] * (1.0 - PRE_EMPHASIS)
-        spectrum = np.fft.rfft(y * self._window, self.nfft)[self._first_bin : self._last_bin]
-        energy = self._bands @ (spectrum.real**2 + spectrum.imag**2)
-        return db, self._dct @ np.log(energy + _POWER_FLOOR)
+    def energies(self, window: np.ndarray) -> np.ndarray:
+        """The 25 band energies (see the class doc) of one window of ``window_frames`` samples."""
+        spectrum = np.fft.rfft(np.asarray(window, dtype=np.float64) * self._window, self.nfft)
+        part = spectrum[self._first_bin : self._last_bin]
+        return self._bands @ (part.real**2 + part.imag**2)
 
-    def frames(self, signal: np.ndarray, hop_frames: int) -> tuple[np.ndarray, np.ndarray]:
-        """Loudness (n,) and features (n, 12) of every window ending at a multiple of ``hop_frames``.
+    def all_energies(self, signal: np.ndarray, hop_frames: int) -> np.ndarray:
+        """Band energies (n, 25) of every window ending at a multiple of ``hop_frames``.
 
         Window ``j`` ends after sample ``(j + 1) · hop_frames``; the first windows are zero-padded
         on the left, as the streaming analyser's are (so both give the same numbers).
         """
         x = np.asarray(signal, dtype=np.float64)
         n = len(x) // hop_frames
-        db = np.zeros(n)
-        feats = np.zeros((n, N_CEPS))
+        out = np.zeros((n, N_MELS + 1))
         padded = np.concatenate([np.zeros(self.window_frames), x[: n * hop_frames]])
         view = np.lib.stride_tricks.sliding_window_view(padded, self.window_frames)
         for first in range(0, n, 512):  # in chunks: a long take would otherwise need gigabytes
             j = np.arange(first, min(n, first + 512))
-            windows = view[(j + 1) * hop_frames]
-            db[j] = 10.0 * np.log10(np.mean(windows**2, axis=1) + _POWER_FLOOR)
-            y = np.empty_like(windows)
-            y[:, 1:] = windows[:, 1:] - PRE_EMPHASIS * windows[:, :-1]
-            y[:, 0] = windows[:, 0] * (1.0 - PRE_EMPHASIS)
-            spectrum = np.fft.rfft(y * self._window, self.nfft, axis=1)[:, self._first_bin : self._last_bin]
-            energy = (spectrum.real**2 + spectrum.imag**2) @ self._bands.T
-            feats[j] = np.log(energy + _POWER_FLOOR) @ self._dct.T
-        return db, feats
+            spectrum = np.fft.rfft(view[(j + 1) * hop_frames] * self._window, self.nfft, axis=1)
+            part = spectrum[:, self._first_bin : self._last_bin]
+            out[j] = (part.real**2 + part.imag**2) @ self._bands.T
+        return out
+
+    def features(self, energies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(loudness in dBFS, c1…c12) of band energies (25,) or (n, 25)."""
+        db = 10.0 * np.log10(energies[..., N_MELS] + _POWER_FLOOR)
+        return db, np.log(energies[..., :N_MELS] + _POWER_FLOOR) @ self._dct.T
+
+    def frame(self, window: np.ndarray) -> tuple[float, np.ndarray]:
+        """(loudness in dBFS, c1…c12) of one window, with no noise removed."""
+        db, feats = self.features(self.energies(window))
+        return float(db), feats
+
+    def frames(
+        self, signal: np.ndarray, hop_frames: int, *, remove_noise: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Loudness (n,) and features (n, 12) of every window, as :meth:`all_energies` places them.
+
+        With ``remove_noise`` the room's noise is tracked and taken out (:class:`NoiseFloor`)
+        exactly as the streaming analyser does it, and windows that still hold zero padding read
+        as silence (the jump from the padding to a DC offset or hum would sound like a click).
+        """
+        energies = self.all_energies(signal, hop_frames)
+        if remove_noise:
+            floor = NoiseFloor(hop_frames / self.sample_rate)
+            for j in range(len(energies)):
+                energies[j] = floor.clean(energies[j]) if (j + 1) * hop_frames >= self.window_frames else 0.0
+        return self.features(energies)
+
+
+NOISE_WINDOW_S = 3.0  # the floor is the quietest moment of this long: speech pauses more often than that
+NOISE_PARTS = 12  # the window is kept as minima of this many parts (it slides a part at a time)
+NOISE_SMOOTHING_S = 0.06  # energies are smoothed over this long before the minimum is taken
+NOISE_OVERSUBTRACT = 4.0  # × the floor is taken away: room noise peaks well above its smoothed minimum
+NOISE_SPECTRAL_FLOOR = 0.05  # a mel band keeps at least this share of its energy (no log of nothing)
+
+
+class NoiseFloor:
+    """The room's noise in each band, tracked by minimum statistics, and its removal.
+
+    Each band's energy is smoothed (``NOISE_SMOOTHING_S``); the noise is the smallest smoothed value
+    of the last ``NOISE_WINDOW_S`` seconds: speech pauses (between words, for breath) more often
+    than that, noise does not. ``clean`` takes ``NOISE_OVERSUBTRACT`` × that away: the voice band to
+    nothing when only noise is left (a pause reads as silence, level 0), each mel band to no less
+    than ``NOISE_SPECTRAL_FLOOR`` of its energy. A vowel held longer than the window fades: it is
+    indistinguishable from a steady hum.
+    """
+
+    def __init__(self, hop_s: float) -> None:
+        self._part_frames = max(1, round(NOISE_WINDOW_S / NOISE_PARTS / hop_s))
+        self._alpha = 1.0 - math.exp(-hop_s / NOISE_SMOOTHING_S)
+        self._smoothed: np.ndarray | None = None
+        self._minima: deque[np.ndarray] = deque(maxlen=NOISE_PARTS)
+        self._part_min: np.ndarray | None = None
+        self._part_count = 0
+        self.noise = np.zeros(N_MELS + 1)
+
+    def clean(self, energies: np.ndarray) -> np.ndarray:
+        """``energies`` (25,) of the next window, with the noise taken out."""
+        self._learn(energies)
+        removed = energies - NOISE_OVERSUBTRACT * self.noise
+        cleaned = np.maximum(removed, NOISE_SPECTRAL_FLOOR * energies)
+        cleaned[N_MELS] = max(0.0, removed[N_MELS])
+        return cleaned
+
+    def _learn(self, energies: np.ndarray) -> None:
+        if self._smoothed is None:
+            self._smoothed = energies.copy()
+        else:
+            self._smoothed += self._alpha * (energies - self._smoothed)
+        smoothed = self._smoothed
+        self._part_min = smoothed.copy() if self._part_min is None else np.minimum(self._part_min, smoothed)
+        self._part_count += 1
+        self.noise = (
+            np.minimum(self._part_min, np.min(self._minima, axis=0)) if self._minima else self._part_min
+        )
+        if self._part_count == self._part_frames:
+            self._minima.append(self._part_min)
+            self._part_min = None
+            self._part_count = 0
 
 
 # ---------------------------------------------------------------------------------------- profiles
@@ -208,14 +296,25 @@ def save_profile(profile: VoiceProfile, path: str | Path) -> None:
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+_MISSING = "nothing (the key is missing)"
+
+
+def _shown(value: Any) -> str:
+    """A value as a message shows it: short, with its bad part visible."""
+    text = json.dumps(value) if not isinstance(value, float) or math.isfinite(value) else repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def _numbers(value: Any, count: int, where: str) -> list[float]:
-    if (
-        not isinstance(value, list)
-        or len(value) != count
-        or not all(isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x) for x in value)
-    ):
-        got = f"a list of {len(value)}" if isinstance(value, list) else type(value).__name__
-        raise ProfileError(f"{where}: expected a list of {count} finite numbers, got {got}")
+    if value is None:
+        raise ProfileError(f"{where}: expected a list of {count} finite numbers, got {_MISSING}")
+    if not isinstance(value, list):
+        raise ProfileError(f"{where}: expected a list of {count} finite numbers, got {_shown(value)}")
+    if len(value) != count:
+        raise ProfileError(f"{where}: expected a list of {count} finite numbers, got a list of {len(value)}")
+    for n, x in enumerate(value):
+        if not isinstance(x, int | float) or isinstance(x, bool) or not math.isfinite(x):
+            raise ProfileError(f"{where}[{n}]: expected a finite number, got {_shown(x)}")
     return [float(x) for x in value]
 
 
@@ -234,20 +333,25 @@ def profile_from_json(data: Any, where: str = "profile") -> VoiceProfile:
         )
     vowels = data.get("vowels")
     if not isinstance(vowels, dict) or sorted(vowels) != sorted(VOWELS):
-        got = sorted(vowels) if isinstance(vowels, dict) else type(vowels).__name__
+        got = sorted(vowels) if isinstance(vowels, dict) else _shown(vowels)
+        if vowels is None:
+            got = _MISSING
         raise ProfileError(f'{where}: "vowels": expected an object with keys {list(VOWELS)}, got {got}')
     means = [_numbers(vowels[v], N_CEPS, f'{where}: "vowels"."{v}"') for v in VOWELS]
     spread = _numbers(data.get("spread"), N_CEPS, f'{where}: "spread"')
-    if min(spread) <= 0:
-        raise ProfileError(f'{where}: "spread": expected positive numbers, got {min(spread):g}')
-    level = data.get("level", {})
+    for n, value in enumerate(spread):
+        if value <= 0:
+            raise ProfileError(f'{where}: "spread"[{n}]: expected a positive number, got {value:g}')
+    level = data.get("level")
     if not isinstance(level, dict):
-        raise ProfileError(f'{where}: "level": expected an object, got {type(level).__name__}')
-    gate = level.get("gate_db", DEFAULT_GATE_DB)
-    full = level.get("full_db", DEFAULT_FULL_DB)
+        got = _MISSING if level is None else _shown(level)
+        raise ProfileError(f'{where}: "level": expected an object with "gate_db" and "full_db", got {got}')
+    gate = level.get("gate_db")
+    full = level.get("full_db")
     for key, value in (("gate_db", gate), ("full_db", full)):
         if not isinstance(value, int | float) or isinstance(value, bool) or not -120 <= value <= 0:
-            raise ProfileError(f'{where}: "level"."{key}": expected dBFS from -120 to 0, got {value!r}')
+            got = _MISSING if value is None else _shown(value)
+            raise ProfileError(f'{where}: "level"."{key}": expected dBFS from -120 to 0, got {got}')
     if not full > gate:
         raise ProfileError(f'{where}: "level": expected full_db above gate_db, got {full} <= {gate}')
     source = data.get("source", "")
@@ -308,20 +412,32 @@ class VowelClassifier:
 
 
 class CentreTracker:
-    """The classifier's centre: the profile's, or (``profile.adapt``) a running mean of voiced frames.
+    """The classifier's centre: the profile's, or (``profile.adapt``) learnt from the voice.
 
-    ``update`` is called with the features of voiced frames only; each moves the centre by
-    ``dt / tau_s`` of the way, so it settles over about ``tau_s`` seconds of speech.
+    ``update`` is called for voiced frames only, with the weights the classifier gave them. Each
+    frame says where the centre would be if it were the vowel it was heard as (its features less
+    that vowel's offset from the profile's centre). The centre is the running mean of those: at
+    first of all frames so far and the profile's own centre counted as ``prior_s`` seconds of
+    speech (a new voice is learnt within seconds), then over the last ``tau_s`` seconds.
     """
 
-    def __init__(self, profile: VoiceProfile, tau_s: float = ADAPT_TAU_S) -> None:
+    def __init__(
+        self, profile: VoiceProfile, tau_s: float = ADAPT_TAU_S, prior_s: float = ADAPT_PRIOR_S
+    ) -> None:
         self.adapt = profile.adapt
         self.tau_s = tau_s
+        self.prior_s = prior_s
+        self.heard_s = 0.0
         self.value = profile.centre.copy()
+        self._offsets = profile.means - profile.centre
 
-    def update(self, features: np.ndarray, dt: float) -> None:
+    def update(self, features: np.ndarray, weights: np.ndarray, dt: float) -> None:
         if self.adapt:
-            self.value += min(1.0, dt / self.tau_s) * (features - self.value)
+            self.heard_s += dt
+            # Less the heard vowel's offset: a vowel held for long must not drag the centre onto itself.
+            target = features - self._offsets[int(np.argmax(weights))]
+            share = dt / min(self.tau_s, self.prior_s + self.heard_s)
+            self.value += min(1.0, share) * (target - self.value)
 
 
 class LevelMeter:
@@ -428,6 +544,39 @@ def _level_range(speech_db: float, quiet_db: float) -> tuple[float, float]:
     return gate, full
 
 
+ORDER_MARGIN = 1.5  # another order must fit this many times better than a i u e o to be believed
+
+
+def heard_order(means: np.ndarray) -> tuple[str, ...]:
+    """The order of vowels the built-in profile hears in five sounds' mean features (5, 12).
+
+    Each sound is taken relative to the five's average (so the voice's own colour cancels) and the
+    five are matched to the built-in vowels as a whole: the assignment with the least summed
+    distance wins, unless a i u e o is within ``ORDER_MARGIN`` of it (a close call is no evidence).
+    """
+    classifier = VowelClassifier(default_profile())
+    centre = means.mean(axis=0)
+    cost = np.array([classifier.distances(m, centre) for m in means])  # sound × vowel
+
+    def total(order: tuple[int, ...]) -> float:
+        return float(sum(cost[sound, vowel] for sound, vowel in enumerate(order)))
+
+    identity = tuple(range(len(VOWELS)))
+    best = min(itertools.permutations(identity), key=total)
+    if total(identity) <= ORDER_MARGIN * total(best):
+        best = identity
+    return tuple(VOWELS[vowel] for vowel in best)
+
+
+def _check_order(means: np.ndarray) -> None:
+    heard = heard_order(means)
+    if heard != VOWELS:
+        raise CalibrationError(
+            f"expected the vowels in the order {', '.join(VOWELS)}, heard {', '.join(heard)}: "
+            "say あ い う え お (a i u e o) in that order and calibrate again"
+        )
+
+
 def _build(
     features: dict[str, np.ndarray],
     speech_db: float,
@@ -436,6 +585,7 @@ def _build(
     segments: dict[str, tuple[float, float]],
 ) -> CalibrationResult:
     means = np.array([features[v].mean(axis=0) for v in VOWELS])
+    _check_order(means)
     within = np.mean([features[v].var(axis=0) for v in VOWELS], axis=0)
     spread = np.sqrt(within) + MIN_SPREAD
     gate, full = _level_range(speech_db, quiet_db)
@@ -494,12 +644,15 @@ def calibrate_takes(
         raise CalibrationError(f"expected a recording for each of {', '.join(VOWELS)}, missing {missing}")
     extractor = FeatureExtractor(sample_rate)
     hop = max(1, round(sample_rate * CALIBRATION_HOP_S))
-    quiet_db = float(np.median(extractor.frames(silence, hop)[0])) if len(silence) >= hop else SILENCE_DB
+    room = silence[: len(silence) - len(silence) % hop]
+    quiet_db = float(np.median(extractor.frames(room, hop)[0])) if len(room) else SILENCE_DB
     by_vowel: dict[str, np.ndarray] = {}
     voiced: list[np.ndarray] = []
     spans = {}
     for v in VOWELS:
-        db, feats = extractor.frames(takes[v], hop)
+        # The room's recording goes first, so the noise floor is known before the vowel starts.
+        db, feats = extractor.frames(np.concatenate([room, takes[v]]), hop)
+        db, feats = db[len(room) // hop :], feats[len(room) // hop :]
         loud = float(np.percentile(db, 95)) if db.size else SILENCE_DB
         if loud - quiet_db < MIN_CONTRAST_DB:
             raise CalibrationError(
@@ -520,11 +673,13 @@ def calibrate_takes(
 # --------------------------------------------------------------------------------- default profile
 
 # Approximate average formants (F1, F2, F3 in Hz) of the five Japanese vowels for an adult male
-# voice; other voices are modelled by scaling the vocal tract (all formants × s).
+# voice; other voices are modelled by scaling the vocal tract (all formants × s). "u" is a back,
+# rounded u (F2 near 750 Hz, as espeak-ng speaks it) rather than the fronter Tokyo [ɯ] (F2 near
+# 1300 Hz): with the fronter one, espeak-ng's u was never heard as u (issue 19).
 _FORMANTS = {
     "a": (800.0, 1250.0, 2600.0),
     "i": (300.0, 2300.0, 3000.0),
-    "u": (350.0, 1350.0, 2400.0),
+    "u": (330.0, 750.0, 2300.0),
     "e": (500.0, 1900.0, 2600.0),
     "o": (500.0, 850.0, 2600.0),
 }
@@ -568,7 +723,7 @@ def default_profile() -> VoiceProfile:
     features: dict[str, np.ndarray] = {}
     for v in VOWELS:
         frames = [
-            extractor.frames(synthesize_vowel(v, f0, scale, rate, seconds=0.2), hop)[1][skip:]
+            extractor.frames(synthesize_vowel(v, f0, scale, rate, 0.2), hop, remove_noise=False)[1][skip:]
             for scale in _TRACT_SCALES
             for f0 in _PITCHES_HZ
         ]

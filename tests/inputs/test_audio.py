@@ -2,6 +2,7 @@
 
 import struct
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from ezvtb_node.inputs.audio import (
     AudioDeviceError,
     AudioFormatError,
+    TruncatedWavWarning,
     WavInput,
     find_input_device,
     open_wav,
@@ -86,6 +88,38 @@ def test_a_streamed_wav_without_a_data_size_reads_to_the_end(tmp_path):
     path = tmp_path / "streamed.wav"
     path.write_bytes(bytes(raw))
     assert open_wav(path).frames == 1600
+
+
+def test_a_truncated_wav_is_read_as_far_as_it_goes_with_a_warning_naming_the_seconds(tmp_path):
+    whole = wav_bytes(np.round(tone(16000) * 32767).astype("<i2").tobytes())  # 1 s promised
+    path = tmp_path / "cut.wav"
+    path.write_bytes(whole[: len(whole) - 2 * 6000])  # the last 0.375 s never written
+    with pytest.warns(TruncatedWavWarning) as caught:
+        samples, rate = read_wav(path)
+    assert len(samples) == 10000 and rate == 16000
+    message = str(caught[0].message)
+    assert str(path) in message
+    assert "promises 1.00 s, the file holds 0.62 s; reading those 0.62 s" in message
+
+
+def test_a_whole_wav_gives_no_truncation_warning(tmp_path):
+    path = tmp_path / "whole.wav"
+    write_wav(path, tone(), 16000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert open_wav(path).frames == 1600
+
+
+def test_a_wav_shorter_than_one_analysis_hop_says_so(tmp_path):
+    path = tmp_path / "blip.wav"
+    write_wav(path, tone(100), 16000)
+    with pytest.raises(AudioFormatError) as caught:
+        open_voice_source(str(path))
+    message = str(caught.value)
+    assert str(path) in message
+    assert (
+        "expected at least one analysis hop of audio (10 ms, 160 frames), got 100 frames (6.2 ms)" in message
+    )
 
 
 @pytest.mark.parametrize(

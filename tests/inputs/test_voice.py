@@ -243,7 +243,11 @@ class FakeDevice:
         self.present = threading.Event()
         self.present.set()
         self.opened = 0
-        self.signal = synthesize_vowel("a", 150, 1.0, rate, 1.0)
+        # Speech, not a test tone: a vowel and a pause in turn (a tone that never stops is a hum to
+        # the noise floor tracker, and the mouth stays shut).
+        self.signal = np.concatenate(
+            [synthesize_vowel("a", 150, 1.0, rate, 0.5), np.zeros(rate // 2, np.float32)]
+        )
 
 
 class FakeStream:
@@ -436,3 +440,69 @@ def test_a_device_that_cannot_be_opened_is_a_clear_error_from_start():
     ):
         source.start()
     assert not source.running
+
+
+# ------------------------------------------------------------------------ ends that must be clean
+
+
+def test_listen_json_into_a_pipe_that_closes_ends_quietly_at_once(tmp_path):
+    path = tmp_path / "long.wav"
+    write_wav(path, np.tile(synthesize_vowel("a", 150, 1.0, 16000, 1.0), 600), 16000)  # ten minutes
+    # `ezvtb-node listen --audio long.wav --json --realtime | head -1`: a real pipe, a reader that
+    # takes one line and goes; paced like a microphone, the command would otherwise run ten minutes.
+    listener = subprocess.Popen(
+        [sys.executable, "-m", "ezvtb_node.cli", "listen", "--audio", str(path), "--json", "--realtime"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    first = listener.stdout.readline()
+    listener.stdout.close()
+    assert json.loads(first)["source"] == "voice"
+    returncode = listener.wait(TIMEOUT)
+    stderr = listener.stderr.read().decode()
+    listener.stderr.close()
+    assert returncode in (0, 141)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+
+
+def test_calibrate_checks_out_before_reading_the_take(tmp_path):
+    take = tmp_path / "not-even-read.wav"  # missing: were it read first, the error would be about it
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    result = cli("voice", "calibrate", str(take), "--out", str(folder))
+    assert result.returncode == 1
+    expected = f"--out: expected a file to write the profile to, got the directory {folder}"
+    assert result.stderr == f"ezvtb-node voice: error: {expected}\n"
+    result = cli("voice", "calibrate", str(take), "--out", str(tmp_path / "nowhere" / "p.json"))
+    assert result.returncode == 1 and f"no folder {tmp_path / 'nowhere'}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@needs_espeak
+def test_a_profile_that_cannot_be_written_is_one_clear_line(takes):
+    calibration, _ = takes
+    result = cli("voice", "calibrate", str(calibration.path), "--out", "/dev/full")
+    assert result.returncode == 1
+    assert result.stderr == (
+        "ezvtb-node voice: error: cannot write the voice profile to /dev/full: No space left on device\n"
+    )
+
+
+def test_record_into_a_directory_is_one_clear_line_before_listening(tmp_path):
+    path = tmp_path / "tone.wav"
+    write_wav(path, synthesize_vowel("e", 160, 1.0, 16000, 0.5), 16000)
+    result = cli("record", str(tmp_path), "--audio", str(path))
+    assert result.returncode == 1
+    assert result.stderr == f"ezvtb-node record: error: cannot write {tmp_path}: Is a directory\n"
+
+
+def test_record_onto_a_full_disk_is_one_clear_line(tmp_path):
+    path = tmp_path / "tone.wav"
+    write_wav(path, synthesize_vowel("e", 160, 1.0, 16000, 3.0), 16000)
+    result = cli("record", "/dev/full", "--audio", str(path))
+    assert result.returncode == 1
+    assert (
+        result.stderr.splitlines()[-1]
+        == "ezvtb-node record: error: cannot write /dev/full: No space left on device"
+    )
+    assert "Traceback" not in result.stderr

@@ -51,11 +51,14 @@ def test_streaming_and_offline_features_are_the_same_numbers():
 
 
 def test_features_do_not_depend_on_the_sample_rate():
-    # The same vowel at 16 and 48 kHz lands far closer to itself than to any other vowel.
+    # The same vowel at 16 and 48 kHz lands far closer to itself than to any other vowel (steady
+    # tones with no pause: no room noise to take out).
     profile_16k = VoiceProfile(
         np.array(
             [
-                FeatureExtractor(16000).frames(synthesize_vowel(v, 150, 1.0, 16000), 160)[1][5:].mean(0)
+                FeatureExtractor(16000)
+                .frames(synthesize_vowel(v, 150, 1.0, 16000), 160, remove_noise=False)[1][5:]
+                .mean(0)
                 for v in VOWELS
             ]
         ),
@@ -64,7 +67,9 @@ def test_features_do_not_depend_on_the_sample_rate():
     classifier = VowelClassifier(profile_16k)
     extractor = FeatureExtractor(48000)
     for i, vowel in enumerate(VOWELS):
-        features = extractor.frames(synthesize_vowel(vowel, 150, 1.0, 48000), 480)[1][5:].mean(0)
+        features = extractor.frames(synthesize_vowel(vowel, 150, 1.0, 48000), 480, remove_noise=False)[1][
+            5:
+        ].mean(0)
         distances = classifier.distances(features)
         assert distances.argmin() == i
         assert distances[i] < 0.25 * np.delete(distances, i).min()
@@ -137,7 +142,24 @@ def test_profiles_round_trip_through_json(tmp_path):
             lambda d: d["vowels"].update(a=[1.0, 2.0]),
             '"vowels"."a": expected a list of 12 finite numbers, got a list of 2',
         ),
-        (lambda d: d.update(spread=[0.0] * 12), '"spread": expected positive numbers, got 0'),
+        (lambda d: d.update(spread=[1.0] * 11 + [0.0]), '"spread"[11]: expected a positive number, got 0'),
+        (
+            lambda d: d["vowels"]["u"].__setitem__(3, "x"),
+            '"vowels"."u"[3]: expected a finite number, got "x"',
+        ),
+        (
+            lambda d: d["vowels"]["e"].__setitem__(0, None),
+            '"vowels"."e"[0]: expected a finite number, got null',
+        ),
+        (lambda d: d.pop("vowels"), '"vowels": expected an object with keys'),
+        (lambda d: d.pop("vowels"), "got nothing (the key is missing)"),
+        (
+            lambda d: d.pop("spread"),
+            '"spread": expected a list of 12 finite numbers, got nothing (the key is missing)',
+        ),
+        (lambda d: d.update(spread="wide"), '"spread": expected a list of 12 finite numbers, got "wide"'),
+        (lambda d: d.pop("level"), '"level": expected an object with "gate_db" and "full_db", got nothing'),
+        (lambda d: d["level"].pop("gate_db"), '"level"."gate_db": expected dBFS from -120 to 0, got nothing'),
         (
             lambda d: d["level"].update(gate_db=-10, full_db=-20),
             "expected full_db above gate_db, got -20 <= -10",
@@ -182,3 +204,10 @@ def test_weights_sum_to_one_and_the_nearest_vowel_wins():
         weights = classifier.weights(profile.means[i])
         assert weights.sum() == pytest.approx(1.0)
         assert weights.argmax() == i
+
+
+@pytest.mark.parametrize("order", [("a", "e", "i", "o", "u"), ("o", "e", "u", "i", "a")])
+def test_a_take_in_another_order_is_refused_naming_the_order_heard(order):
+    with pytest.raises(CalibrationError) as caught:
+        calibrate_take(synthetic_take(vowels=order), 16000)
+    assert f"expected the vowels in the order a, i, u, e, o, heard {', '.join(order)}" in str(caught.value)
