@@ -40,7 +40,7 @@ def test_a_bad_spec_names_itself_and_the_accepted_forms():
 
 
 def test_the_node_reads_the_browser_port_from_the_spec():
-    config = NodeConfig(vmc="off", control="off", output=["null", "browser:localhost:9123", "files:x"])
+    config = NodeConfig.from_keys(vmc="off", control="off", output=["null", "browser:localhost:9123", "files:x"])
     assert [(use.label, use.host, use.port) for use in listeners(config)] == [
         ("browser source", "localhost", 9123)
     ]
@@ -48,4 +48,4 @@ def test_the_node_reads_the_browser_port_from_the_spec():
 
 def test_doctor_stops_at_an_output_it_cannot_read_naming_it():
     with pytest.raises(ValueError, match="unknown output kind 'webcam'"):
-        run_checks(NodeConfig(output=["webcam"]))
+        run_checks(NodeConfig.from_keys(output=["webcam"]))
