@@ -32,6 +32,8 @@ class RuntimeSettings:
 
 @dataclass
 class Selection:
+    """The runtime that runs, the one asked for, and why they differ (None when they do not)."""
+
     backend: Backend
     requested: str
     fallback_reason: str | None = None
@@ -79,7 +81,8 @@ GPU_ORDER: dict[bool, tuple[str, ...]] = {
     True: ("tensorrt", "cuda", "directml"),
     False: ("directml", "cuda"),
 }
-# The CPU runtimes tried in turn, by ``cpu_backend`` (the core option's values).
+# The CPU runtimes tried in turn, by ``cpu_backend`` (the core option's values: CoreOptions reads
+# them here). "auto" puts OpenVINO first, the faster of the two on THA3.
 CPU_ORDER: dict[str, tuple[str, ...]] = {
     "auto": ("openvino", "onnxruntime-cpu"),
     "openvino": ("openvino",),
