@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ezvtb_node.core.backends.selection import CPU_ORDER
 from ezvtb_node.core.models.layout import FRAME_SHAPE, SR_FAMILIES, SR_SCALES
 from ezvtb_node.core.models.layout import RIFE_SCALES as INTERPOLATION_SCALES
 
 SR_MODELS = ("auto", "bicubic", *SR_FAMILIES)
-CPU_BACKENDS = ("auto", "openvino", "onnxruntime")
+CPU_BACKENDS = tuple(CPU_ORDER)
 
 # Spelling of the seed ("seperable") is the contract; the correct spelling is accepted too.
 _ALIASES = {"model_separable": "model_seperable"}

@@ -40,7 +40,8 @@ def test_a_bad_spec_names_itself_and_the_accepted_forms():
 
 
 def test_the_node_reads_the_browser_port_from_the_spec():
-    config = NodeConfig.from_keys(vmc="off", control="off", output=["null", "browser:localhost:9123", "files:x"])
+    outputs = ["null", "browser:localhost:9123", "files:x"]
+    config = NodeConfig.from_keys(vmc="off", control="off", output=outputs)
     assert [(use.label, use.host, use.port) for use in listeners(config)] == [
         ("browser source", "localhost", 9123)
     ]

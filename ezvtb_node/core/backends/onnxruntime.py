@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ezvtb_node.core.backends import BackendUnavailable
+from ezvtb_node.core.backends.base import BackendUnavailable
 from ezvtb_node.core.backends.ort_copy import OrtCopier, make_copier
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ezvtb_node.core.backends import BackendUnavailable
+from ezvtb_node.core.backends.base import BackendUnavailable
 
 try:
     import openvino

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ezvtb_node.core.backends import BackendUnavailable
+from ezvtb_node.core.backends.base import BackendUnavailable
 from ezvtb_node.core.backends.cuda_memory import (
     CudaBinding,
     CudaBindingUnavailable,
