@@ -25,19 +25,21 @@ def check_frame(name: str, frame: np.ndarray) -> None:
 
 class OnnxFrameModel:
     """An imported graph of ``kind`` ("rife" or "sr"), validated, then loaded on ``backend``
-    (default: the CPU runtime). A file of the other kind is refused before anything loads."""
+    (default: the CPU runtime). A file of the other kind is refused before anything loads.
+    The ONNX interpolator and upscaler are this plus how they feed and read the graph."""
 
     def __init__(self, model_path: Path, kind: str, backend: Backend | None = None) -> None:
         info = validate_model(model_path)
         if info.kind != kind:
             raise ValueError(f"{model_path}: expected a {KINDS[kind]} model, found a {info.kind} model")
         self.info = info
+        self.scale = info.scale
         self.backend = backend or make_cpu_backend()
         self.runner = self.backend.load(info.path)
 
     def describe(self) -> dict:
         return {
-            "scale": self.info.scale,
+            "scale": self.scale,
             "model": str(self.info.path),
             "precision": self.info.precision,
             "backend": self.backend.name,

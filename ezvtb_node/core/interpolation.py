@@ -167,24 +167,22 @@ class CrossFadeInterpolator:
         return self._outputs
 
 
-class RifeOnnxInterpolator:
+class RifeOnnxInterpolator(OnnxFrameModel):
     """An imported RIFE graph: `tha_img_0`, `tha_img_1` → `interpo_0 … interpo_{n-2}` (+ `tha_res`)."""
 
     def __init__(self, model_path: Path, backend: Backend | None = None) -> None:
-        self._model = OnnxFrameModel(model_path, "rife", backend)
-        self.info = self._model.info
-        self.scale = self.info.scale
+        super().__init__(model_path, "rife", backend)
         # tha_res is frame1 itself: only the in-between outputs are read.
         wanted = rife_output_names(self.scale)[:-1]
-        self._picks = [self._model.runner.output_names.index(name) for name in wanted]
+        self._picks = [self.runner.output_names.index(name) for name in wanted]
 
     def describe(self) -> dict:
-        return {"interpolator": "rife-onnx", **self._model.describe()}
+        return {"interpolator": "rife-onnx", **super().describe()}
 
     def interpolate(self, frame0: np.ndarray, frame1: np.ndarray) -> list[np.ndarray]:
         check_frame("frame0", frame0)
         check_frame("frame1", frame1)
-        outputs = self._model.runner.run(dict(zip(RIFE_INPUTS, (frame0, frame1), strict=True)))
+        outputs = self.runner.run(dict(zip(RIFE_INPUTS, (frame0, frame1), strict=True)))
         return [to_host(outputs[i]) for i in self._picks]
 
 

@@ -82,21 +82,19 @@ class BicubicUpscaler(_PremultipliedUpscaler):
         return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
 
 
-class OnnxUpscaler:
+class OnnxUpscaler(OnnxFrameModel):
     """An imported SR graph: BGRA uint8 (512,512,4) → BGRA uint8 (512·s,512·s,4)."""
 
     def __init__(self, model_path: Path, backend: Backend | None = None) -> None:
-        self._model = OnnxFrameModel(model_path, "sr", backend)
-        self.info = self._model.info
-        self.scale = self.info.scale
-        self._input = self._model.runner.input_names[0]
+        super().__init__(model_path, "sr", backend)
+        self._input = self.runner.input_names[0]
 
     def describe(self) -> dict:
-        return {"upscaler": self.info.family, **self._model.describe()}
+        return {"upscaler": self.info.family, **super().describe()}
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
         check_frame("upscale", frame)
-        return to_host(self._model.runner.run({self._input: frame})[0])
+        return to_host(self.runner.run({self._input: frame})[0])
 
 
 def make_upscaler(
