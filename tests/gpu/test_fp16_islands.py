@@ -171,14 +171,14 @@ def test_an_upgrade_that_fails_while_writing_leaves_the_old_set_whole(tmp_path, 
     target, old_manifest = old_format_import(tmp_path, monkeypatch)
     rewritten = []
 
-    def rewrite_fails_on_the_third_graph(model, half):
+    def rewrite_fails_on_the_third_graph(model, half, merge_convs):
         rewritten.append(model.graph.name)
         if len(rewritten) == 3:
             raise RuntimeError("disk full")
         return 0
 
     monkeypatch.setattr(
-        "ezvtb_node.core.models.import_tha3.rewrite_for_runtimes", rewrite_fails_on_the_third_graph
+        "ezvtb_node.core.models.lowering.rewrite_for_runtimes", rewrite_fails_on_the_third_graph
     )
     kept = tha3_build.ensure_engine_set("separable", "fp16", root=tmp_path / "engines", progress=False)
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ezvtb_node.core.models.layout import EXPORT_FORMAT, PRECISIONS, STAGE_FILES, STAGE_IO
-from ezvtb_node.core.models.lowering import rewrite_for_runtimes
+from ezvtb_node.core.models.lowering import rewrite_file, rewrite_for_runtimes
 from ezvtb_node.core.models.store import (
     EngineError,
     EngineSet,
@@ -328,13 +328,11 @@ def upgrade_imported_set(engine: EngineSet) -> EngineSet:
     stage I/O and source records are kept; the manifest gets the new format and file digests and
     says what it was upgraded from. Never rebuilt from other weights, never deleted: a failure
     leaves the old set as it was."""
-    onnx = _onnx()
+    _onnx()  # without it, the error that says how to install it
 
     def rewrite_stages(staging: Path) -> dict:
         for name in STAGE_FILES.values():
-            model = onnx.load(str(engine.path / name))
-            rewrite_for_runtimes(model, half=engine.precision == "fp16")
-            _save(onnx, model, staging / name)
+            rewrite_file(engine.path / name, staging / name, half=engine.precision == "fp16")
         return {
             **engine.manifest,
             "export_format": EXPORT_FORMAT,
