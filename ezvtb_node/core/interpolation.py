@@ -21,8 +21,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ezvtb_node.core.backends import Backend, make_cpu_backend, to_host
-from ezvtb_node.core.models.import_onnx import validate_model
+from ezvtb_node.core.backends import Backend, to_host
+from ezvtb_node.core.frame_models import OnnxFrameModel, check_frame
 from ezvtb_node.core.models.layout import FRAME_SHAPE, RIFE_INPUTS, RIFE_SCALES, rife_output_names
 from ezvtb_node.core.models.store import find_rife_model
 
@@ -50,12 +50,6 @@ def intermediate_times(scale: int) -> list[float]:
 def _check_scale(scale: int) -> None:
     if scale not in RIFE_SCALES:
         raise ValueError(f"interpolation scale must be one of {RIFE_SCALES}, got {scale!r}")
-
-
-def _check_frame(name: str, frame: np.ndarray) -> None:
-    if not isinstance(frame, np.ndarray) or frame.shape != FRAME_SHAPE or frame.dtype != np.uint8:
-        found = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise ValueError(f"{name}: expected uint8 BGRA array of shape {FRAME_SHAPE}, got {found}")
 
 
 class FlowInterpolator:
@@ -119,8 +113,8 @@ class FlowInterpolator:
         return cv2.resize(low, (size, size), interpolation=cv2.INTER_LINEAR)
 
     def interpolate(self, frame0: np.ndarray, frame1: np.ndarray) -> list[np.ndarray]:
-        _check_frame("frame0", frame0)
-        _check_frame("frame1", frame1)
+        check_frame("frame0", frame0)
+        check_frame("frame1", frame1)
         gray0, gray1 = self._flow_image(frame0), self._flow_image(frame1)
         # cv2's stub wants an array for the output flow; None (OpenCV allocates it) is what its docs use.
         flow01 = self._dis.calc(gray0, gray1, None)  # type: ignore[call-overload]
@@ -164,41 +158,29 @@ class CrossFadeInterpolator:
         return {"interpolator": "crossfade", "scale": self.scale}
 
     def interpolate(self, frame0: np.ndarray, frame1: np.ndarray) -> list[np.ndarray]:
-        _check_frame("frame0", frame0)
-        _check_frame("frame1", frame1)
+        check_frame("frame0", frame0)
+        check_frame("frame1", frame1)
         for t, out in zip(intermediate_times(self.scale), self._outputs, strict=True):
             cv2.addWeighted(frame0, 1.0 - t, frame1, t, 0.0, dst=out)
         return self._outputs
 
 
-class RifeOnnxInterpolator:
+class RifeOnnxInterpolator(OnnxFrameModel):
     """An imported RIFE graph: `tha_img_0`, `tha_img_1` → `interpo_0 … interpo_{n-2}` (+ `tha_res`)."""
 
     def __init__(self, model_path: Path, backend: Backend | None = None) -> None:
-        info = validate_model(model_path)
-        if info.kind != "rife":
-            raise ValueError(f"{model_path}: expected a RIFE interpolation model, found a {info.kind} model")
-        self.scale = info.scale
-        self.info = info
-        self._backend = backend or make_cpu_backend()
-        self._runner = self._backend.load(info.path)
+        super().__init__(model_path, "rife", backend)
         # tha_res is frame1 itself: only the in-between outputs are read.
-        wanted = rife_output_names(info.scale)[:-1]
-        self._picks = [self._runner.output_names.index(name) for name in wanted]
+        wanted = rife_output_names(self.scale)[:-1]
+        self._picks = [self.runner.output_names.index(name) for name in wanted]
 
     def describe(self) -> dict:
-        return {
-            "interpolator": "rife-onnx",
-            "scale": self.scale,
-            "model": str(self.info.path),
-            "precision": self.info.precision,
-            "backend": self._backend.name,
-        }
+        return {"interpolator": "rife-onnx", **super().describe()}
 
     def interpolate(self, frame0: np.ndarray, frame1: np.ndarray) -> list[np.ndarray]:
-        _check_frame("frame0", frame0)
-        _check_frame("frame1", frame1)
-        outputs = self._runner.run(dict(zip(RIFE_INPUTS, (frame0, frame1), strict=True)))
+        check_frame("frame0", frame0)
+        check_frame("frame1", frame1)
+        outputs = self.runner.run(dict(zip(RIFE_INPUTS, (frame0, frame1), strict=True)))
         return [to_host(outputs[i]) for i in self._picks]
 
 
@@ -242,7 +224,7 @@ class InterpolationStage:
         self._has_previous = False
 
     def process(self, frame: np.ndarray) -> list[np.ndarray]:
-        _check_frame("frame", frame)
+        check_frame("frame", frame)
         np.copyto(self._current, frame)
         if self._has_previous:
             between = self.interpolator.interpolate(self._previous, self._current)

@@ -25,14 +25,13 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ezvtb_node.core.backends import Backend, make_cpu_backend, to_host
-from ezvtb_node.core.models.import_onnx import validate_model
-from ezvtb_node.core.models.layout import FRAME_SHAPE, SR_FAMILIES, SR_SCALES
+from ezvtb_node.core.backends import Backend, to_host
+from ezvtb_node.core.frame_models import OnnxFrameModel, check_frame
+from ezvtb_node.core.models.layout import SR_FAMILIES, SR_SCALES
 from ezvtb_node.core.models.store import find_sr_model
 from ezvtb_node.core.options import SR_MODELS
 
 log = logging.getLogger(__name__)
-
 
 
 class Upscaler(Protocol):
@@ -45,12 +44,6 @@ class Upscaler(Protocol):
     def upscale(self, frame: np.ndarray) -> np.ndarray: ...
 
     def describe(self) -> dict: ...
-
-
-def _check_input(frame: np.ndarray) -> None:
-    if not isinstance(frame, np.ndarray) or frame.shape != FRAME_SHAPE or frame.dtype != np.uint8:
-        found = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise ValueError(f"upscale: expected uint8 BGRA array of shape {FRAME_SHAPE}, got {found}")
 
 
 class _PremultipliedUpscaler:
@@ -70,7 +63,7 @@ class _PremultipliedUpscaler:
         raise NotImplementedError
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
-        _check_input(frame)
+        check_frame("upscale", frame)
         bgr, alpha = frame[:, :, :3], np.ascontiguousarray(frame[:, :, 3])
         premultiplied = cv2.multiply(bgr, cv2.merge([alpha, alpha, alpha]), scale=1.0 / 255.0)
         color = self._resample(premultiplied)
@@ -89,31 +82,19 @@ class BicubicUpscaler(_PremultipliedUpscaler):
         return cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)
 
 
-class OnnxUpscaler:
+class OnnxUpscaler(OnnxFrameModel):
     """An imported SR graph: BGRA uint8 (512,512,4) → BGRA uint8 (512·s,512·s,4)."""
 
     def __init__(self, model_path: Path, backend: Backend | None = None) -> None:
-        info = validate_model(model_path)
-        if info.kind != "sr":
-            raise ValueError(f"{model_path}: expected a super-resolution model, found a {info.kind} model")
-        self.info = info
-        self.scale = info.scale
-        self._backend = backend or make_cpu_backend()
-        self._runner = self._backend.load(info.path)
-        self._input = self._runner.input_names[0]
+        super().__init__(model_path, "sr", backend)
+        self._input = self.runner.input_names[0]
 
     def describe(self) -> dict:
-        return {
-            "upscaler": self.info.family,
-            "scale": self.scale,
-            "model": str(self.info.path),
-            "precision": self.info.precision,
-            "backend": self._backend.name,
-        }
+        return {"upscaler": self.info.family, **super().describe()}
 
     def upscale(self, frame: np.ndarray) -> np.ndarray:
-        _check_input(frame)
-        return to_host(self._runner.run({self._input: frame})[0])
+        check_frame("upscale", frame)
+        return to_host(self.runner.run({self._input: frame})[0])
 
 
 def make_upscaler(

@@ -165,3 +165,24 @@ def test_an_upgrade_that_cannot_run_leaves_the_old_set_running(tmp_path, monkeyp
     kept = tha3_build.ensure_engine_set("separable", "fp16", root=tmp_path / "engines", progress=False)
     assert kept.manifest == old_manifest
     assert load_engine_set(target).manifest["export_format"] == 3
+
+
+def test_an_upgrade_that_fails_while_writing_leaves_the_old_set_whole(tmp_path, monkeypatch):
+    target, old_manifest = old_format_import(tmp_path, monkeypatch)
+    rewritten = []
+
+    def rewrite_fails_on_the_third_graph(model, half, merge_convs):
+        rewritten.append(model.graph.name)
+        if len(rewritten) == 3:
+            raise RuntimeError("disk full")
+        return 0
+
+    monkeypatch.setattr(
+        "ezvtb_node.core.models.lowering.rewrite_for_runtimes", rewrite_fails_on_the_third_graph
+    )
+    kept = tha3_build.ensure_engine_set("separable", "fp16", root=tmp_path / "engines", progress=False)
+
+    assert len(rewritten) == 3
+    assert kept.manifest == old_manifest
+    assert load_engine_set(target).manifest == old_manifest  # every old file still matches it
+    assert [p.name for p in target.parent.iterdir()] == ["fp16"]

@@ -74,6 +74,19 @@ def test_imported_sr_file_runs_on_the_cpu_runtime(sr_model, random_frames, tmp_p
     frame = random_frames[0]
     expected = frame.repeat(scale, axis=0).repeat(scale, axis=1)
     assert np.array_equal(upscaler.upscale(frame), expected)
+    family = "waifu2x" if input_name == "x" else "realesrgan"
+    assert upscaler.describe() == {
+        "upscaler": family,
+        "scale": scale,
+        "model": str(tmp_path / "sr" / f"{family}_x{scale}" / "fp32.onnx"),
+        "precision": "fp32",
+        "backend": "openvino",
+    }
+
+
+def test_a_rife_file_cannot_be_used_as_upscaler(rife_model):
+    with pytest.raises(ValueError, match="expected a super-resolution model, found a rife model"):
+        OnnxUpscaler(rife_model())
 
 
 def test_auto_without_imports_uses_the_embedded_bicubic(tmp_path):

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ezvtb_node.core.models.layout import STAGE_IO
+from ezvtb_node.core.models.lowering import rewrite_file
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ def _example_inputs(torch, stage: str):
 
 def export_stage(module, stage: str, path: Path, merge_convs: bool = True) -> None:
     """Write one stage to ``path`` as an fp32 ONNX graph, rewritten for the runtimes (see
-    ``_rewrite_for_runtimes``; ``merge_convs=False`` leaves the sibling convolutions apart, for
+    ``lowering.rewrite_for_runtimes``; ``merge_convs=False`` leaves the sibling convolutions apart, for
     comparisons)."""
     torch, _ = _torch_modules()
     inputs, outputs = STAGE_IO[stage]
@@ -202,19 +203,7 @@ def export_stage(module, stage: str, path: Path, merge_convs: bool = True) -> No
             opset_version=OPSET,
             dynamo=False,
         )
-    _rewrite_for_runtimes(path, merge_convs)
-
-
-def _rewrite_for_runtimes(path: Path, merge_convs: bool = True) -> None:
-    """The runtime rewrites of an fp32 stage graph (``lowering.rewrite_for_runtimes``), in place."""
-    import onnx
-
-    from ezvtb_node.core.models.lowering import rewrite_for_runtimes
-
-    model = onnx.load(str(path))
-    if rewrite_for_runtimes(model, half=False, merge_convs=merge_convs):
-        onnx.checker.check_model(model)
-        onnx.save(model, str(path))
+    rewrite_file(path, path, half=False, merge_convs=merge_convs)
 
 
 def convert_to_half(src: Path, dst: Path) -> None:

@@ -24,21 +24,19 @@ I/O), so every backend and both caches run it. Needs the ``onnx`` package (the `
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ezvtb_node.core.models.layout import EXPORT_FORMAT, PRECISIONS, STAGE_FILES, STAGE_IO
-from ezvtb_node.core.models.lowering import rewrite_for_runtimes
+from ezvtb_node.core.models.lowering import rewrite_file, rewrite_for_runtimes
 from ezvtb_node.core.models.store import (
     EngineError,
     EngineSet,
     engine_set_dir,
-    install_engine_set,
     load_engine_set,
     sha256_file,
+    utc_timestamp,
+    write_engine_set,
 )
 
 SOURCE = "ezvtuber-rt"
@@ -189,7 +187,7 @@ def import_tha3_set(src_dir: Path, engines_dir: Path | None = None, force: bool 
         if up_to_date and existing.get("source_sha256") == sources and not force:
             written.append(target)
             continue
-        _write_engine_set(tha3_set, sources, target)
+        _install_converted_set(tha3_set, sources, target)
         written.append(target)
     return written
 
@@ -286,7 +284,7 @@ def _existing_manifest(target: Path) -> dict | None:
         return None
 
 
-def _write_engine_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) -> None:
+def _install_converted_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) -> None:
     onnx = _onnx()
     models = _load_models(tha3_set.folder)
     stages = {
@@ -303,15 +301,14 @@ def _write_engine_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) 
     for model in stages.values():
         # As our own export does (each a no-op where the graphs have nothing to rewrite).
         rewrite_for_runtimes(model, half=tha3_set.precision == "fp16")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".import-{tha3_set.precision}-", dir=target.parent))
-    try:
+
+    def save_stages(staging: Path) -> dict:
         io = {}
         for stage, model in stages.items():
             _save(onnx, model, staging / STAGE_FILES[stage])
             inputs, outputs = _io_types(model)
             io[stage] = {"inputs": list(inputs), "outputs": list(outputs)}
-        manifest = {
+        return {
             "export_format": EXPORT_FORMAT,
             "source": SOURCE,
             "variant": tha3_set.variant,
@@ -319,14 +316,11 @@ def _write_engine_set(tha3_set: Tha3Set, sources: dict[str, str], target: Path) 
             "source_folder": str(tha3_set.folder),
             "source_sha256": sources,
             "encoder_tensor": tha3_set.encoder_tensor,
-            "files": {stage: sha256_file(staging / name) for stage, name in STAGE_FILES.items()},
             "io": io,
-            "imported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "imported_at": utc_timestamp(),
         }
-        install_engine_set(staging, target, manifest)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+
+    write_engine_set(target, f"import-{tha3_set.precision}", save_stages)
 
 
 def upgrade_imported_set(engine: EngineSet) -> EngineSet:
@@ -335,26 +329,19 @@ def upgrade_imported_set(engine: EngineSet) -> EngineSet:
     stage I/O and source records are kept; the manifest gets the new format and file digests and
     says what it was upgraded from. Never rebuilt from other weights, never deleted: a failure
     leaves the old set as it was."""
-    onnx = _onnx()
-    target = engine.path
-    staging = Path(tempfile.mkdtemp(prefix=f".upgrade-{engine.precision}-", dir=target.parent))
-    try:
+    _onnx()  # without it, the error that says how to install it
+
+    def rewrite_stages(staging: Path) -> dict:
         for name in STAGE_FILES.values():
-            model = onnx.load(str(target / name))
-            rewrite_for_runtimes(model, half=engine.precision == "fp16")
-            _save(onnx, model, staging / name)
-        manifest = {
+            rewrite_file(engine.path / name, staging / name, half=engine.precision == "fp16")
+        return {
             **engine.manifest,
             "export_format": EXPORT_FORMAT,
-            "files": {stage: sha256_file(staging / name) for stage, name in STAGE_FILES.items()},
             "upgraded_from_format": engine.manifest.get("export_format"),
-            "upgraded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "upgraded_at": utc_timestamp(),
         }
-        install_engine_set(staging, target, manifest)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return load_engine_set(target)
+
+    return write_engine_set(engine.path, f"upgrade-{engine.precision}", rewrite_stages)
 
 
 def _save(onnx, model, path: Path) -> None:

@@ -9,6 +9,8 @@ with a constant grid of normalized pixel centres, which every runtime supports.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -32,6 +34,18 @@ def rewrite_for_runtimes(model, half: bool, merge_convs: bool = True) -> int:
     if half:
         changed += compute_in_float32(model)
     return changed
+
+
+def rewrite_file(source: Path, destination: Path, half: bool, merge_convs: bool = True) -> None:
+    """``source`` with ``rewrite_for_runtimes`` applied, checked and saved as ``destination``: the
+    exporter's graphs in place, an imported set's graphs into its upgrade's staging folder. A file
+    rewritten in place is left untouched when nothing in it changed."""
+    import onnx
+
+    model = onnx.load(str(source))
+    if rewrite_for_runtimes(model, half, merge_convs) or source != destination:
+        onnx.checker.check_model(model)
+        onnx.save(model, str(destination))
 
 
 def lower_affine_grid(model) -> int:

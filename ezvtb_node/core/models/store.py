@@ -20,6 +20,8 @@ import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +105,32 @@ def install_engine_set(staging: Path, target: Path, manifest: dict) -> None:
     staging.rename(target)
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)
+
+
+def write_engine_set(target: Path, purpose: str, write_stages: Callable[[Path], dict]) -> EngineSet:
+    """Make the engine set at ``target`` anew, for every builder (weights, import, upgrade).
+
+    ``write_stages(staging)`` writes the four stage files into a fresh folder beside ``target`` and
+    returns the manifest; the store records each file's sha256 and puts the folder in ``target``'s
+    place (``install_engine_set``). If anything fails, the staging folder (named after ``purpose``)
+    is removed and ``target`` is left as it was.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{purpose}-", dir=target.parent))
+    try:
+        manifest = write_stages(staging)
+        manifest["files"] = {stage: sha256_file(staging / name) for stage, name in STAGE_FILES.items()}
+        install_engine_set(staging, target, manifest)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    # The files were hashed a moment ago, in this very folder.
+    return load_engine_set(target, verify_files=False)
+
+
+def utc_timestamp() -> str:
+    """When a set was built, imported or upgraded, as its manifest records it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def list_engine_sets(root: Path | None = None) -> list[tuple[Path, EngineSet | None, str]]:

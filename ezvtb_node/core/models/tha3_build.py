@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shutil
 import sys
-import tempfile
-import time
 from importlib import metadata
 from pathlib import Path
 
@@ -23,9 +20,10 @@ from ezvtb_node.core.models.store import (
     EngineSet,
     check_variant,
     engine_set_dir,
-    install_engine_set,
     load_engine_set,
     sha256_file,
+    utc_timestamp,
+    write_engine_set,
 )
 from ezvtb_node.progress import progress_bar
 
@@ -158,9 +156,8 @@ def build_engine_set(
     if precision == "fp16":
         steps += [f"fp16 {s}" for s in STAGES]
     bar = progress_bar(f"THA3 {variant}/{precision}", len(steps), enabled=progress)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{precision}-", dir=target.parent))
-    try:
+
+    def export_stages(staging: Path) -> dict:
         bar.set_postfix_str(steps[0])
         modules = export.build_stage_modules(
             folder, separable=variant == "separable", weights_half=weights_half
@@ -176,26 +173,24 @@ def build_engine_set(
                 path = staging / STAGE_FILES[stage]
                 export.convert_to_half(path, path)
                 bar.update()
-        manifest = {
+        return {
             "export_format": EXPORT_FORMAT,
             "variant": variant,
             "precision": precision,
             "opset": export.OPSET,
             "merged_convs": merge_convs,
             "weights": {"folder": str(folder), "half": weights_half, "sha256": weights_digest(folder)},
-            "files": {stage: sha256_file(staging / name) for stage, name in STAGE_FILES.items()},
             "io": {
                 stage: {"inputs": list(ins), "outputs": list(outs)} for stage, (ins, outs) in STAGE_IO.items()
             },
             "versions": _versions(),
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "built_at": utc_timestamp(),
         }
-        install_engine_set(staging, target, manifest)
+
+    try:
+        return write_engine_set(target, precision, export_stages)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
         bar.close()
-    return load_engine_set(target)
 
 
 def _versions() -> dict[str, str]:
