@@ -38,7 +38,7 @@ def modules() -> dict[str, set[str]]:
 
 
 def is_cli(module: str) -> bool:
-    return module == "cli" or module.split(".")[-1] in ("commands", "voice_commands")
+    return module == "cli" or module.split(".")[-1] == "commands"
 
 
 def top(module: str) -> str:
