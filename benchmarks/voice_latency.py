@@ -35,9 +35,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ezvtb_node.inputs.audio import MicInput, find_input_device, write_wav
-from ezvtb_node.inputs.voice import VoiceSource, open_voice_source
-from ezvtb_node.inputs.vowels import VOWELS, synthesize_vowel
+from ezvtb_node.inputs.voice.audio import MicInput, find_input_device, write_wav
+from ezvtb_node.inputs.voice.profile import VOWELS
+from ezvtb_node.inputs.voice.source import VoiceSource, open_voice_source
+from ezvtb_node.inputs.voice.synth import synthesize_vowel
 
 SINK = "ezvtb_voice_bench"
 

@@ -37,15 +37,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ezvtb_node.inputs.audio import read_wav
-from ezvtb_node.inputs.voice import VoiceAnalyzer
-from ezvtb_node.inputs.vowels import (
-    VOWELS,
-    CalibrationError,
-    VoiceProfile,
-    calibrate_take,
-    default_profile,
-)
+from ezvtb_node.inputs.voice.analyzer import VoiceAnalyzer
+from ezvtb_node.inputs.voice.audio import read_wav
+from ezvtb_node.inputs.voice.calibration import CalibrationError, calibrate_take
+from ezvtb_node.inputs.voice.profile import VOWELS, VoiceProfile
+from ezvtb_node.inputs.voice.synth import default_profile
 
 TUNING = ("m3", "f2", "klatt")
 HELD_OUT = ("m1", "m2", "m4", "m5", "m6", "m7", "f1", "f3", "f4", "f5", "klatt2")

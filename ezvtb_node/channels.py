@@ -36,7 +36,7 @@ HEAD_CHANNELS: tuple[str, ...] = ("head.yaw", "head.pitch", "head.roll", "head.x
 EYE_CHANNELS: tuple[str, ...] = ("eye.left.yaw", "eye.left.pitch", "eye.right.yaw", "eye.right.pitch")
 
 # Voice lip sync (source "voice"): loudness 0..1 and the weights of the five Japanese vowels (VRM's
-# A I U E O presets), 0..1; see ezvtb_node/inputs/voice.py.
+# A I U E O presets), 0..1; see ezvtb_node/inputs/voice/.
 VOICE_CHANNELS: tuple[str, ...] = ("voice.level", "voice.a", "voice.i", "voice.u", "voice.e", "voice.o")
 
 KNOWN_CHANNELS: frozenset[str] = frozenset(

@@ -25,7 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ezvtb_node.core.cacher.commands",
     "ezvtb_node.doctor.commands",
     "ezvtb_node.inputs.commands",
-    "ezvtb_node.inputs.voice_commands",
+    "ezvtb_node.inputs.voice.commands",
     "ezvtb_node.mapping.commands",
     "ezvtb_node.outputs.commands",
     "ezvtb_node.app.commands",

@@ -7,9 +7,9 @@ import numpy as np
 
 from ezvtb_node.app.render import merge_frames
 from ezvtb_node.inputs import TrackingFrame
-from ezvtb_node.inputs.audio import write_wav
 from ezvtb_node.inputs.replay import DECODERS
 from ezvtb_node.inputs.settings import SourceSettings, make_tracking_sources, receiver_ports
+from ezvtb_node.inputs.voice.audio import write_wav
 from ezvtb_node.mapping.bundled import choose_mapping
 from ezvtb_node.sources import PHONE_SOURCES, RECEIVER_SOURCES, SOURCE_NAMES, VMC, VOICE
 

@@ -1,4 +1,5 @@
-"""Tracking inputs: VMC/OSC and iFacialMocap receivers, trace and datagram replay (see docs/inputs.md).
+"""Tracking inputs: VMC/OSC and iFacialMocap receivers, trace and datagram replay, and voice lip sync
+in ``voice/`` (see docs/inputs.md).
 
 Every source publishes :class:`TrackingFrame` objects on its own thread; see ``source.FrameSource``.
 """

@@ -92,7 +92,7 @@ def _audio_file_alone(args: argparse.Namespace) -> bool:
     settings = source_settings(args)
     if not settings.audio or settings.receivers():
         return False
-    from ezvtb_node.inputs.voice import is_audio_file
+    from ezvtb_node.inputs.voice.source import is_audio_file
 
     return is_audio_file(settings.audio)
 

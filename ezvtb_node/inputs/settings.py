@@ -184,7 +184,7 @@ def make_tracking_sources(
             )
     if settings.audio:
         # Imported only when asked for: PortAudio is loaded by the voice input alone.
-        from ezvtb_node.inputs.voice import open_voice_source
+        from ezvtb_node.inputs.voice.source import open_voice_source
 
         voice_hooks = {key: value for key, value in options.items() if key != "tap"}
         sources.append(
@@ -211,4 +211,3 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The source flags that were given on the command line."""
     return {name: getattr(args, name) for name in SOURCE_KEYS if getattr(args, name, None) is not None}
-

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ezvtb_node.inputs.audio import read_wav, write_wav
-from ezvtb_node.inputs.vowels import VOWELS
+from ezvtb_node.inputs.voice.audio import read_wav, write_wav
+from ezvtb_node.inputs.voice.profile import VOWELS
 
 KANA = {"a": "あー", "i": "いー", "u": "うー", "e": "えー", "o": "おー"}
 

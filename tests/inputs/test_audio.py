@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ezvtb_node.inputs.audio import (
+from ezvtb_node.inputs.voice.audio import (
     AudioDeviceError,
     AudioFormatError,
     TruncatedWavWarning,
@@ -17,8 +17,8 @@ from ezvtb_node.inputs.audio import (
     read_wav,
     write_wav,
 )
-from ezvtb_node.inputs.voice import open_voice_source
-from ezvtb_node.inputs.vowels import ProfileError
+from ezvtb_node.inputs.voice.profile import ProfileError
+from ezvtb_node.inputs.voice.source import open_voice_source
 
 
 def wav_bytes(

@@ -12,11 +12,13 @@ import numpy as np
 import pytest
 
 from ezvtb_node.channels import VOICE_CHANNELS
-from ezvtb_node.inputs.audio import AudioDeviceError, InputDevice, MicInput, write_wav
 from ezvtb_node.inputs.replay import TraceReplay
-from ezvtb_node.inputs.voice import VoiceSource, open_voice_source
-from ezvtb_node.inputs.voice_commands import calibrate_mic
-from ezvtb_node.inputs.vowels import VOWELS, calibrate_take, load_profile, save_profile, synthesize_vowel
+from ezvtb_node.inputs.voice.audio import AudioDeviceError, InputDevice, MicInput, write_wav
+from ezvtb_node.inputs.voice.calibration import calibrate_take
+from ezvtb_node.inputs.voice.commands import calibrate_mic
+from ezvtb_node.inputs.voice.profile import VOWELS, load_profile, save_profile
+from ezvtb_node.inputs.voice.source import VoiceSource, open_voice_source
+from ezvtb_node.inputs.voice.synth import synthesize_vowel
 
 from .conftest import wait_until
 from .speech import needs_espeak, vowel_take

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from ezvtb_node.inputs.vowels import VOWELS, calibrate_take, save_profile
+from ezvtb_node.inputs.voice.calibration import calibrate_take
+from ezvtb_node.inputs.voice.profile import VOWELS, save_profile
 
 from .speech import needs_espeak, vowel_take
 

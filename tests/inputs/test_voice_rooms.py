@@ -9,8 +9,10 @@ import itertools
 import numpy as np
 import pytest
 
-from ezvtb_node.inputs.voice import VoiceAnalyzer
-from ezvtb_node.inputs.vowels import VOWELS, CalibrationError, VoiceProfile, calibrate_take, default_profile
+from ezvtb_node.inputs.voice.analyzer import VoiceAnalyzer
+from ezvtb_node.inputs.voice.calibration import CalibrationError, calibrate_take
+from ezvtb_node.inputs.voice.profile import VOWELS, VoiceProfile
+from ezvtb_node.inputs.voice.synth import default_profile
 
 from .speech import Take, needs_espeak, vowel_take
 

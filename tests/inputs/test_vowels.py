@@ -6,22 +6,12 @@ import re
 import numpy as np
 import pytest
 
-from ezvtb_node.inputs.voice import VoiceAnalyzer
-from ezvtb_node.inputs.vowels import (
-    VOWELS,
-    CalibrationError,
-    FeatureExtractor,
-    LevelMeter,
-    ProfileError,
-    VoiceProfile,
-    VowelClassifier,
-    calibrate_take,
-    calibrate_takes,
-    default_profile,
-    load_profile,
-    save_profile,
-    synthesize_vowel,
-)
+from ezvtb_node.inputs.voice.analyzer import LevelMeter, VoiceAnalyzer
+from ezvtb_node.inputs.voice.calibration import CalibrationError, calibrate_take, calibrate_takes
+from ezvtb_node.inputs.voice.classifier import VowelClassifier
+from ezvtb_node.inputs.voice.features import FeatureExtractor
+from ezvtb_node.inputs.voice.profile import VOWELS, ProfileError, VoiceProfile, load_profile, save_profile
+from ezvtb_node.inputs.voice.synth import default_profile, synthesize_vowel
 
 
 def synthetic_take(

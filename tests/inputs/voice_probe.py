@@ -11,7 +11,7 @@ import json
 import sys
 import threading
 
-from ezvtb_node.inputs.voice import open_voice_source
+from ezvtb_node.inputs.voice.source import open_voice_source
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ import pytest
 from ezvtb_node.app.assembly import NodeError
 from ezvtb_node.app.config import NodeConfig
 from ezvtb_node.app.node import Node
-from ezvtb_node.inputs.audio import write_wav
+from ezvtb_node.inputs.voice.audio import write_wav
 from ezvtb_node.pose import POSE_INDEX
 from tests.inputs.speech import needs_espeak, speak
 

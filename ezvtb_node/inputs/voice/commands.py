@@ -12,20 +12,15 @@ from typing import IO
 
 import numpy as np
 
-from ezvtb_node.inputs.audio import (
+from ezvtb_node.inputs.voice.audio import (
     InputDevice,
     find_input_device,
     list_input_devices,
     read_wav,
     record_seconds,
 )
-from ezvtb_node.inputs.vowels import (
-    VOWELS,
-    CalibrationResult,
-    calibrate_take,
-    calibrate_takes,
-    save_profile,
-)
+from ezvtb_node.inputs.voice.calibration import CalibrationResult, calibrate_take, calibrate_takes
+from ezvtb_node.inputs.voice.profile import VOWELS, save_profile
 
 KANA = {"a": "あ", "i": "い", "u": "う", "e": "え", "o": "お"}
 SILENCE_S = 2.0
