@@ -183,8 +183,12 @@ def import_tha3_set(src_dir: Path, engines_dir: Path | None = None, force: bool 
                 f"{target} already holds a {variant}/{precision} set built from THA3 weights; "
                 f"pass force=True (--force) to replace it with the imported one"
             )
-        up_to_date = existing is not None and existing.get("export_format") == EXPORT_FORMAT
-        if up_to_date and existing.get("source_sha256") == sources and not force:
+        up_to_date = (
+            existing is not None
+            and existing.get("export_format") == EXPORT_FORMAT
+            and existing.get("source_sha256") == sources
+        )
+        if up_to_date and not force:
             written.append(target)
             continue
         _install_converted_set(tha3_set, sources, target)
