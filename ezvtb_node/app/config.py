@@ -328,6 +328,9 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(
                 flag, dest=name, type=bool_or_auto, default=None, metavar="{true,false,auto}", help=key.help
             )
+            # The spelling these keys had as plain booleans keeps working in users' scripts.
+            no_flag = "--no-" + name.replace("_", "-")
+            parser.add_argument(no_flag, dest=name, action="store_const", const=False, help=f"= {flag} false")
         else:
             parser.add_argument(flag, dest=name, type=key.kind, default=None, help=key.help)
 

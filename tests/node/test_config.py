@@ -130,6 +130,10 @@ def test_model_half_takes_true_false_or_auto_from_a_flag_or_the_file(tmp_path, f
     assert parse([], path).core.model_half == expected
 
 
+def test_the_old_no_model_half_flag_still_asks_for_fp32():
+    assert parse(["--no-model-half"]).core.model_half is False
+
+
 def test_a_model_half_that_is_neither_a_bool_nor_auto_is_refused_naming_what_came(tmp_path):
     path = tmp_path / "node.toml"
     path.write_text('[core]\nmodel_half = "fp16"\n')
