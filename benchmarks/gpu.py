@@ -76,7 +76,8 @@ class Row:
 
 
 class SyncedRunner:
-    """Waits for the GPU after each stage so that ``ThaPipeline.last_timings`` are real stage times."""
+    """Waits for the GPU after each stage so that ``ThaPipeline.last_timings`` are real stage times
+    (never with the intermediate cache: ``keep``/``restore`` are the wrapped runner's)."""
 
     def __init__(self, runner, synchronize):
         self._runner, self._synchronize = runner, synchronize
@@ -86,6 +87,12 @@ class SyncedRunner:
         outputs = self._runner.run(feeds)
         self._synchronize()
         return outputs
+
+    def keep(self, outputs):
+        return self._runner.keep(outputs)
+
+    def restore(self, kept):
+        return self._runner.restore(kept)
 
 
 def timed(render, poses: list[np.ndarray], warmup: int = 3) -> list[float]:

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from ezvtb_node.core.backends import StageRunner, keep, restore, to_host
+from ezvtb_node.core.backends import StageRunner, to_host
 from ezvtb_node.core.models.layout import STAGES
 from ezvtb_node.core.stage_cache import StageCache
 from ezvtb_node.pose import EYEBROW_SLICE, FACE_SLICE, ROTATION_SLICE, neutral_pose
@@ -103,12 +103,12 @@ class ThaPipeline:
         if cache is not None:
             hit = cache.get(key)
             if hit is not None:
-                return restore(runner, list(hit))
+                return runner.restore(list(hit))
         start = time.perf_counter()
         outputs = self._run(stage, tensors)
         self.last_timings[stage] = time.perf_counter() - start
         if cache is not None:
-            kept = keep(runner, outputs) if self._cache_on_device else [np.array(to_host(o)) for o in outputs]
+            kept = runner.keep(outputs) if self._cache_on_device else [np.array(to_host(o)) for o in outputs]
             cache.put(key, kept)
         return outputs
 

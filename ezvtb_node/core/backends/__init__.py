@@ -5,7 +5,7 @@ the table of runtimes and the orders they are tried in; the runtime modules (``o
 ``onnxruntime``, ``tensorrt``) import ``base`` only. The names callers use are re-exported here.
 """
 
-from ezvtb_node.core.backends.base import Backend, BackendUnavailable, StageRunner, keep, restore, to_host
+from ezvtb_node.core.backends.base import Backend, BackendUnavailable, StageRunner, to_host
 from ezvtb_node.core.backends.selection import (
     Selection,
     fail_over,
@@ -20,10 +20,8 @@ __all__ = [
     "Selection",
     "StageRunner",
     "fail_over",
-    "keep",
     "make_backend",
     "make_cpu_backend",
-    "restore",
     "select_backend",
     "to_host",
 ]

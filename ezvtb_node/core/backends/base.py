@@ -37,6 +37,27 @@ class StageRunner(Protocol):
         backend's runners accept as inputs without a host copy (``feeds`` may hold them too)."""
         ...
 
+    def keep(self, outputs: list) -> list:
+        """Outputs of this runner that stay valid across its later runs (for the intermediate cache)."""
+        ...
+
+    def restore(self, kept: list) -> list:
+        """Results kept with :meth:`keep` (or host copies of them) as this runner's outputs, placed
+        where the next stage reads them."""
+        ...
+
+
+class FreshOutputsRunner:
+    """A runner whose every run returns new output objects, so a result stays valid as it is: the
+    ``keep`` and ``restore`` of every runtime except ONNX Runtime with IO binding, which rewrites
+    fixed buffers each run and copies instead."""
+
+    def keep(self, outputs: list) -> list:
+        return outputs
+
+    def restore(self, kept: list) -> list:
+        return list(kept)
+
 
 class Backend(Protocol):
     name: str
@@ -52,14 +73,3 @@ def to_host(tensor: np.ndarray | DeviceOutput) -> np.ndarray:
     """A host array for a runner output (device tensors are copied; host arrays returned as they are)."""
     return tensor if isinstance(tensor, np.ndarray) else tensor.to_host()
 
-
-def keep(runner: StageRunner, outputs: list) -> list:
-    """Outputs of ``runner`` that stay valid across its later runs: runners that rewrite fixed
-    buffers every run (ONNX Runtime with IO binding) copy them; others hand them through."""
-    return runner.keep(outputs) if hasattr(runner, "keep") else outputs
-
-
-def restore(runner: StageRunner, kept: list) -> list:
-    """Results kept with :func:`keep` (or host copies of them) as ``runner``'s outputs, placed where
-    the next stage reads that runner's outputs."""
-    return runner.restore(kept) if hasattr(runner, "restore") else list(kept)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ezvtb_node.core.backends.base import BackendUnavailable
+from ezvtb_node.core.backends.base import BackendUnavailable, FreshOutputsRunner
 from ezvtb_node.core.backends.ort_copy import OrtCopier, make_copier
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def _check_provider(session: ort.InferenceSession, provider: str, path: Path) ->
         )
 
 
-class OnnxRuntimeStage:
+class OnnxRuntimeStage(FreshOutputsRunner):
     def __init__(self, session: ort.InferenceSession):
         self.session = session
         self.input_names = tuple(i.name for i in session.get_inputs())

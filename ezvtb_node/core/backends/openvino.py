@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ezvtb_node.core.backends.base import BackendUnavailable
+from ezvtb_node.core.backends.base import BackendUnavailable, FreshOutputsRunner
 
 try:
     import openvino
@@ -39,7 +39,7 @@ class OpenVinoBackend:
         return OpenVinoStage(compiled)
 
 
-class OpenVinoStage:
+class OpenVinoStage(FreshOutputsRunner):
     def __init__(self, compiled):
         self._request = compiled.create_infer_request()
         self._outputs = compiled.outputs

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ezvtb_node.core.backends.base import BackendUnavailable
+from ezvtb_node.core.backends.base import BackendUnavailable, FreshOutputsRunner
 from ezvtb_node.core.backends.cuda_memory import (
     CudaBinding,
     CudaBindingUnavailable,
@@ -212,7 +212,7 @@ class _BufferPool:
         self.free.append(allocation)
 
 
-class TensorRtStage:
+class TensorRtStage(FreshOutputsRunner):
     def __init__(self, engine, stage_name: str, backend: TensorRtBackend):
         trt, cuda = backend._trt, backend.cuda
         self._cuda = cuda
