@@ -8,7 +8,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ezvtb_node"
 FOUNDATION = {
-    "channels", "pose", "endpoints", "paths", "progress", "character", "onnxruntime_packages", "__init__"
+    "channels", "pose", "endpoints", "paths", "progress", "character", "onnxruntime_packages", "textfiles",
+    "__init__",
 }
 ELEMENTS = {"inputs", "mapping", "core", "outputs"}
 APPLICATION = {"app", "doctor"}

@@ -21,6 +21,7 @@ from typing import Any
 
 from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.mapping.tomllines import tomllib
+from ezvtb_node.textfiles import read_text_file
 
 # Where the node's default for a get_core option differs from get_core's own, and why.
 NODE_CORE_DEFAULTS: dict[str, tuple[Any, str]] = {
@@ -191,7 +192,7 @@ def config_fields() -> dict[str, dataclasses.Field]:
 def load_config_file(path: Path) -> dict[str, Any]:
     """Read node.toml into flat key: value pairs, checking names and types."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text_file(path))
     except FileNotFoundError:
         raise FileNotFoundError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:

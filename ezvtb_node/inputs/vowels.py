@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from ezvtb_node.textfiles import read_text_file
+
 VOWELS: tuple[str, ...] = ("a", "i", "u", "e", "o")
 FEATURE_SET = "mfcc12-mel24-100-5000Hz-32ms"
 PROFILE_FORMAT = "ezvtb-voice-profile"
@@ -272,9 +274,7 @@ def load_profile(path: str | Path) -> VoiceProfile:
     if not path.is_file():
         raise FileNotFoundError(f"voice profile not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ProfileError(f"{path}: expected a UTF-8 JSON voice profile, got undecodable bytes") from None
+        data = json.loads(read_text_file(path))
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: expected a JSON voice profile, got invalid JSON ({exc})") from None
     return profile_from_json(data, str(path))

@@ -12,6 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+from ezvtb_node.textfiles import read_text_file
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised only on Python 3.10
@@ -59,7 +61,7 @@ def scan_key_lines(text: str) -> dict[tuple[str, ...], int]:
 
 def load_toml_with_lines(path: Path) -> tuple[dict, dict[tuple[str, ...], int]]:
     """Read ``path`` as TOML; return the data and the key-path → line index."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text_file(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
