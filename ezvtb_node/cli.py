@@ -46,7 +46,19 @@ class UserError(Exception):
     """An error caused by input or environment that the user can fix; printed without a traceback."""
 
 
+def _escape_what_the_output_cannot_encode() -> None:
+    """On Windows a redirected stdout (``> file``, ``| clip``) gets the ANSI code page (cp1252,
+    cp932) with strict errors (sys.stdout docs; UTF-8 mode is the default only from Python 3.15):
+    a ✓ or a kana ended the command with UnicodeEncodeError and an empty file. Such characters are
+    written as backslash escapes instead, as Python's stderr always does."""
+    for stream in (sys.stdout, sys.stderr):
+        strict = getattr(stream, "errors", None) == "strict"  # None under pythonw (no console)
+        if strict and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _escape_what_the_output_cannot_encode()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
