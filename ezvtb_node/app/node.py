@@ -33,12 +33,21 @@ _STOP_BUDGET_S = 2.0
 # How long stop() waits beyond its budget for a frame that is being rendered (a CPU frame takes
 # 0.25 s here, tens of seconds on a very busy machine; the render loop ends right after it).
 _RENDER_FINISH_S = 60.0
+# On Windows before Python 3.14, Ctrl+C does not interrupt a lock or event wait without a timeout
+# (CPython issue 80116; threading docs, Lock.acquire: "Changed in version 3.14: lock acquisition
+# can now be interrupted by signals on Windows"), so the main thread waits in slices and the
+# signal handler runs between two of them.
+_WAIT_SLICE_S = 0.25
+# What stops the node, where the OS has it: Ctrl+C (SIGINT), SIGTERM (POSIX `kill`; on Windows
+# nothing can send it: TerminateProcess ends the process outright) and Ctrl+Break (Windows' SIGBREAK).
+STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGBREAK")
 
 __all__ = ["Node", "NodeError"]
 
 
 class Node:
-    """Build with a NodeConfig, then ``run()`` (blocks, handles SIGINT/SIGTERM) or ``start()``/``stop()``.
+    """Build with a NodeConfig, then ``run()`` (blocks; Ctrl+C, Ctrl+Break, SIGTERM stop it) or
+    ``start()``/``stop()``.
 
     ``core_factory`` replaces get_core (tests pass one that builds a tiny core); it gets every
     ``[core]`` option as keyword arguments.
@@ -118,7 +127,13 @@ class Node:
         deadline = self.config.duration or None
         if timeout is not None:
             deadline = min(deadline, timeout) if deadline else timeout
-        return self._stop.wait(deadline)
+        end = None if deadline is None else time.monotonic() + deadline
+        while not self._stop.is_set():
+            left = _WAIT_SLICE_S if end is None else min(_WAIT_SLICE_S, end - time.monotonic())
+            if left <= 0:
+                return False
+            self._stop.wait(left)
+        return True
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -152,11 +167,12 @@ class Node:
             self._status.finish()
 
     def run(self) -> int:
-        """Start, wait for a stop reason (SIGINT/SIGTERM included), stop. Returns the exit code."""
+        """Start, wait for a stop reason (a STOP_SIGNAL_NAMES signal included), stop; the exit code."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
+            for name in STOP_SIGNAL_NAMES:
+                if (sig := getattr(signal, name, None)) is not None:
+                    previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
         try:
             self.start()
             self.wait()

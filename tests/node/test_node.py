@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -213,3 +214,56 @@ def test_character_image_is_reloaded_when_the_file_changes(tmp_path, tiny_core_f
         wait_for(lambda: node.core.image_digest != first, "the new image loaded")  # checked every 1 s
     finally:
         node.stop()
+
+
+class WindowsBefore314Event(threading.Event):
+    """The node's stop event as Windows before Python 3.14 treats the main thread's wait: a wait
+    without a timeout (or a long one) cannot be interrupted by Ctrl+C (CPython issue 80116), so
+    the main thread must only ever wait in short slices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main_thread_waits: list[float | None] = []
+
+    def wait(self, timeout=None):
+        if threading.current_thread() is threading.main_thread():
+            self.main_thread_waits.append(timeout)
+        return super().wait(timeout)
+
+
+def stop_by_signal_once_rendering(node: Node, signum: int) -> threading.Thread:
+    def send() -> None:
+        deadline = time.monotonic() + PATIENCE_S
+        while node.metrics.rendered < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signum)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    return sender
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="the stand-in for Ctrl+C needs a POSIX signal")
+def test_the_main_thread_waits_in_slices_that_ctrl_c_can_interrupt_on_windows(tmp_path, tiny_core_factory):
+    trace = write_trace(tmp_path / "t.jsonl", 120)
+    node = Node(config(tmp_path, replay=str(trace), replay_loop=True), core_factory=tiny_core_factory)
+    node._stop = event = WindowsBefore314Event()
+    stop_by_signal_once_rendering(node, signal.SIGINT)
+    assert node.run() == 0
+    assert event.main_thread_waits, "the main thread never waited on the stop event"
+    assert all(t is not None and t <= 0.5 for t in event.main_thread_waits), event.main_thread_waits
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="the stand-in for SIGBREAK needs a POSIX signal")
+def test_ctrl_break_stops_the_node_cleanly_where_the_os_has_sigbreak(
+    tmp_path, tiny_core_factory, monkeypatch
+):
+    # Windows' Ctrl+Break arrives as signal.SIGBREAK, which Linux lacks: SIGUSR1 plays it here (its
+    # default action would end the test process, so only a handled signal lets the node return 0).
+    monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
+    trace = write_trace(tmp_path / "t.jsonl", 120)
+    node = Node(config(tmp_path, replay=str(trace), replay_loop=True), core_factory=tiny_core_factory)
+    stop_by_signal_once_rendering(node, signal.SIGBREAK)
+    assert node.run() == 0
+    assert node.metrics.rendered >= 1
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL, "run() must give the handler back"
