@@ -96,8 +96,8 @@ def install_engine_set(staging: Path, target: Path, manifest: dict) -> None:
     reader never sees a half-written set."""
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2))
     if target.exists():
-        shutil.rmtree(target)
-    staging.rename(target)
+        paths.retry_while_held(lambda: shutil.rmtree(target), target)
+    paths.retry_while_held(lambda: staging.rename(target), target)
 
 
 def list_engine_sets(root: Path | None = None) -> list[tuple[Path, EngineSet | None, str]]:
@@ -160,7 +160,7 @@ def install_model_file(source: Path, destination: Path) -> Path:
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, destination)
+        paths.retry_while_held(lambda: os.replace(tmp, destination), destination)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
