@@ -9,6 +9,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "ezvtb_node"
 FOUNDATION = {
     "channels", "pose", "endpoints", "paths", "progress", "character", "onnxruntime_packages", "textfiles",
+    "install_hints",
     "__init__",
 }
 ELEMENTS = {"inputs", "mapping", "core", "outputs"}

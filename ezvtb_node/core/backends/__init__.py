@@ -19,6 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ezvtb_node.install_hints import install_extra
+
 log = logging.getLogger(__name__)
 
 
@@ -150,7 +152,7 @@ def _onnxruntime_module():
         from ezvtb_node.core.backends import onnxruntime as ort_backend
     except ImportError as exc:
         raise BackendUnavailable(
-            "no ONNX Runtime package is installed (pip install 'ezvtb-node[nvidia]' for CUDA, "
-            "'[directml]' for DirectML, '[onnxruntime]' for its CPU runtime)"
+            f"no ONNX Runtime package is installed ({install_extra('nvidia')} for CUDA, "
+            "[directml] for DirectML, [onnxruntime] for its CPU runtime)"
         ) from exc
     return ort_backend
