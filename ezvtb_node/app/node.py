@@ -23,6 +23,7 @@ from ezvtb_node.app.assembly import NodeError
 from ezvtb_node.app.control import ControlServer
 from ezvtb_node.app.metrics import NodeMetrics, StatusPrinter, status_line
 from ezvtb_node.app.render import CharacterImage, Mappers, RenderLoop, TrackingSlot
+from ezvtb_node.doctor.windows import FIREWALL_FIX
 from ezvtb_node.inputs import FrameSource, TrackingFrame
 from ezvtb_node.outputs import Pacer
 from ezvtb_node.outputs.base import FrameSink
@@ -42,7 +43,25 @@ _WAIT_SLICE_S = 0.25
 # nothing can send it: TerminateProcess ends the process outright) and Ctrl+Break (Windows' SIGBREAK).
 STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGBREAK")
 
+# How long a configured phone may send nothing before the node says so once.
+PHONE_SILENCE_S = 10.0
+
 __all__ = ["Node", "NodeError"]
+
+
+def silent_phone_warning(source: FrameSource, system: str = sys.platform) -> str | None:
+    """A warning when ``source`` has a phone configured and not one datagram came from it, else None.
+    On Windows the usual cause is the firewall on a Public network, which drops them silently."""
+    phone = getattr(source, "phone", None)
+    if phone is None or source.stats().get("datagrams", 0) > 0:
+        return None
+    warning = (
+        f"no tracking data from the phone at {phone[0]} after {PHONE_SILENCE_S:g} s: is the app running "
+        f"and sending to this PC's address?"
+    )
+    if system == "win32":
+        warning += f" Windows Firewall drops it silently on a Public network: {FIREWALL_FIX}"
+    return warning
 
 
 class Node:
@@ -121,6 +140,15 @@ class Node:
         if c.status:
             self._status = StatusPrinter(self.status_line, self._stop)
             self._status.start()
+        phones = [source for source in self.sources if getattr(source, "phone", None)]
+        if phones:
+            threading.Thread(target=self._warn_about_silent_phones, args=(phones,), daemon=True).start()
+
+    def _warn_about_silent_phones(self, phones: list[FrameSource]) -> None:
+        if not self._stop.wait(PHONE_SILENCE_S):
+            for source in phones:
+                if (warning := silent_phone_warning(source)) is not None:
+                    log.warning(warning)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the node is asked to stop (signal, max_frames, duration, end of replay)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ezvtb_node.app.config import NodeConfig
-from ezvtb_node.doctor import files, ports, runtime
+from ezvtb_node.doctor import files, ports, runtime, windows
 from ezvtb_node.doctor.check import Check, Status
 
 __all__ = ["Check", "Status", "node_ports", "run_checks"]
@@ -27,12 +27,15 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
         runtime.check_spout(config is not None and any(_kind(spec) == "spout" for spec in config.output)),
         runtime.check_libjpeg_turbo(),
         runtime.check_portaudio(config is None or bool(config.audio)),
+        windows.check_vc_runtime(),
     ]
     engine_checks = files.check_engine_sets()
     have_valid_engines = any(c.status == "ok" and c.name.startswith("engines ") for c in engine_checks)
     checks.append(files.check_weights(have_valid_engines))
     checks += engine_checks
     checks += [ports.check_port(use) for use in node_ports(config)]
+    if config is not None and config.ifacialmocap_phone:
+        checks.append(windows.check_phone_firewall(config.ifacialmocap_phone))
     if config is None or (config.use_cacher and config.cacher_on_database):
         checks.append(files.check_cache_database(_cache_path(config)))
     return checks

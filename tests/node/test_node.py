@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from ezvtb_node.app.config import NodeConfig
-from ezvtb_node.app.node import Node, NodeError
+from ezvtb_node.app.node import Node, NodeError, silent_phone_warning
+from ezvtb_node.inputs import IFacialMocapReceiver
 
 
 def write_trace(path, frames: int, rate: float = 60.0, jaw=lambda i: 0.5):
@@ -267,3 +268,20 @@ def test_ctrl_break_stops_the_node_cleanly_where_the_os_has_sigbreak(
     assert node.run() == 0
     assert node.metrics.rendered >= 1
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL, "run() must give the handler back"
+
+
+@pytest.mark.parametrize("system", ["win32", "linux"])
+def test_a_configured_phone_that_sends_nothing_is_warned_about_and_one_that_sends_is_not(system):
+    """The phone is a real socket here; on Windows the warning names the firewall's Public profile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
+        phone.bind(("127.0.0.1", 0))
+        receiver = IFacialMocapReceiver("127.0.0.1", 0, phone="127.0.0.1", phone_port=phone.getsockname()[1])
+        with receiver:
+            warning = silent_phone_warning(receiver, system)
+            assert warning is not None and "no tracking data from the phone at 127.0.0.1" in warning
+            assert ("Public network" in warning) == (system == "win32")
+            phone.sendto(b"mouthClose-0|=head#0,0,0,0,0,0|", receiver.address)
+            deadline = time.monotonic() + PATIENCE_S
+            while receiver.stats()["datagrams"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert silent_phone_warning(receiver, system) is None
