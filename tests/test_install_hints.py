@@ -9,11 +9,8 @@ import shlex
 import subprocess
 import sys
 
-import pytest
-
 from ezvtb_node import install_hints
 from ezvtb_node.install_hints import CHECKOUT, install_extra, pip_install, python_command
-from ezvtb_node.outputs import spout
 
 
 def cmd_exe_words(command: str) -> list[str]:
@@ -69,10 +66,3 @@ def test_without_a_checkout_an_extra_is_its_own_requirements(monkeypatch):
     monkeypatch.setattr(install_hints, "is_source_checkout", lambda: False)
     monkeypatch.setattr(install_hints.metadata, "requires", lambda name: ['SpoutGL>=0.1.1; extra == "spout"'])
     assert install_extra("spout").endswith('-m pip install "SpoutGL>=0.1.1"')
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="SpoutGL may be installed on Windows")
-def test_the_spout_output_names_the_command_for_this_os(monkeypatch):
-    monkeypatch.setattr(sys, "platform", "win32")
-    with pytest.raises(RuntimeError, match=r'pip install -e "[^"]*\[spout\]"'):
-        spout.load_spoutgl()
