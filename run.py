@@ -86,7 +86,16 @@ USAGE = """usage: python run.py [--gpu nvidia|directml|none] demo|test|cli [ARGS
   --gpu nvidia     ONNX Runtime CUDA + CUDA/cuDNN runtime wheels (Windows, Linux; NVIDIA driver R580+)
   --gpu directml   ONNX Runtime DirectML (Windows: AMD, Intel, NVIDIA)
   --gpu none       no GPU runtime (OpenVINO on the CPU)
-"""
+
+Pythons with wheels for everything: {oldest} to {newest}; --gpu nvidia from {nvidia_oldest}; the Spout
+output (SpoutGL, Windows) up to {spout_newest}. On Windows, `py -3.X run.py ...` picks one; a .venv
+made by another Python is made again.
+""".format(
+    oldest=".".join(map(str, PYTHONS_OF_EXTRA[""][0])),
+    newest=".".join(map(str, PYTHONS_OF_EXTRA[""][1])),
+    nvidia_oldest=".".join(map(str, PYTHONS_OF_EXTRA["nvidia"][0])),
+    spout_newest=".".join(map(str, PYTHONS_OF_EXTRA["spout"][1])),
+)
 
 
 class SetupError(Exception):
