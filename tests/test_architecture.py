@@ -34,7 +34,7 @@ LAYERS = {
     "elements": layer("inputs mapping core outputs", "foundation"),
     "foundation": layer(
         "__init__ channels sources pose endpoints paths progress character onnxruntime_packages tomlcompat "
-        "percentiles",
+        "percentiles textfiles install_hints",
         "foundation",
     ),
 }

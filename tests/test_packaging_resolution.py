@@ -15,6 +15,10 @@ Stated exceptions, checked on their own:
   `tensorrt-cu13-bindings` wheels are resolved for Windows and Linux, and the CUDA major of the
   `tensorrt` extra must equal the one `nvidia` resolves to.
 
+Which Pythons: every extra set that run.py installs (and `spout`) is resolved for each OS at Python
+3.10 to 3.15, and it must resolve exactly at the versions run.py's PYTHONS_OF_EXTRA table allows
+(run.py refuses the others before pip runs, so the table must not be wider or narrower than PyPI).
+
 Needs PyPI: marked `network`, skipped with the reason when PyPI cannot be reached.
 """
 
@@ -36,6 +40,7 @@ import pytest
 
 from ezvtb_node.doctor.runtime import ONNXRUNTIME_VARIANTS
 from ezvtb_node.tomlcompat import tomllib
+from tests.test_run_py import load_run_py
 
 pytestmark = pytest.mark.network
 
@@ -157,7 +162,7 @@ def wheel_only(requirements: list[str]) -> list[str]:
     return kept
 
 
-def pip_for_target(environment: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def pip_for_target(environment: dict, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", _PIP_FOR_TARGET, json.dumps(environment), "--isolated", *args],
         capture_output=True,
@@ -166,20 +171,49 @@ def pip_for_target(environment: dict, *args: str, timeout: float = 300) -> subpr
     )
 
 
+def for_python(environment: dict, version: str) -> dict:
+    """The marker environment of the same OS with another Python (``python_version < '3.11'``
+    markers, tomli, depend on it)."""
+    return {
+        **environment,
+        "python_version": version,
+        "python_full_version": f"{version}.0",
+        "implementation_version": f"{version}.0",
+    }
+
+
 def resolve(
     environment: dict, platforms: tuple[str, ...], requirements: list[str], work: Path, *extra: str
 ) -> dict:
     """pip's --report of a dry-run install for the target; fails with pip's own words."""
     work.mkdir(parents=True)
     report = work / "report.json"
-    result = pip_for_target(
+    try:
+        result = resolve_with_pip(environment, platforms, requirements, work, report, *extra)
+    except subprocess.TimeoutExpired as exc:
+        return {"error": f"pip did not finish within {exc.timeout:g} s for {platforms[0]} (a busy machine?)"}
+    if result.returncode != 0:
+        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-12:])
+        return {"error": f"pip could not resolve wheels for {platforms[0]}:\n{tail}"}
+    return json.loads(report.read_text())
+
+
+def resolve_with_pip(
+    environment: dict,
+    platforms: tuple[str, ...],
+    requirements: list[str],
+    work: Path,
+    report: Path,
+    *extra: str,
+) -> subprocess.CompletedProcess:
+    return pip_for_target(
         environment,
         "install",
         "--dry-run",
         "--ignore-installed",
         "--only-binary=:all:",
         *(f"--platform={platform}" for platform in platforms),
-        f"--python-version={PYTHON}",
+        f"--python-version={environment['python_version']}",
         "--implementation=cp",
         "--target",
         str(work / "target"),
@@ -189,10 +223,6 @@ def resolve(
         *extra,
         *requirements,
     )
-    if result.returncode != 0:
-        tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-12:])
-        return {"error": f"pip could not resolve wheels for {platforms[0]}:\n{tail}"}
-    return json.loads(report.read_text())
 
 
 def pypi_reachable() -> str | None:
@@ -353,3 +383,93 @@ def test_sdist_only_packages_build_into_pure_python_wheels_without_a_compiler(re
     assert built["wheel"].endswith("-py3-none-any.whl"), built
     assert built["compiled_sources"] == []
     assert set(built["requires"]) <= set(SDIST_ONLY[name][0]), built["requires"]
+
+
+# -- which Pythons ----------------------------------------------------------------------------------
+
+PYTHONS = ("3.10", "3.11", "3.12", "3.13", "3.14", "3.15")
+# Each extra set run.py installs per OS (demo: export + the GPU runtime; test: export + test), and
+# spout on its own (its bound is SpoutGL's, the README's next step on Windows).
+PYTHON_TARGETS = (
+    Target("Windows x86-64", ("export",), ("win_amd64",), WINDOWS, None),
+    Target("Windows x86-64", ("export", "nvidia"), ("win_amd64",), WINDOWS, "onnxruntime-gpu"),
+    Target("Windows x86-64", ("export", "directml"), ("win_amd64",), WINDOWS, "onnxruntime-directml"),
+    Target("Windows x86-64", ("export", "test"), ("win_amd64",), WINDOWS, "onnxruntime"),
+    Target("Windows x86-64", ("spout",), ("win_amd64",), WINDOWS, None),
+    Target("macOS arm64", ("export",), ("macosx_14_0_arm64",), MACOS, None),
+    Target("macOS arm64", ("export", "test"), ("macosx_14_0_arm64",), MACOS, "onnxruntime"),
+    Target("Linux x86-64", ("export",), LINUX_PLATFORMS, LINUX, None),
+    Target("Linux x86-64", ("export", "nvidia"), LINUX_PLATFORMS, LINUX, "onnxruntime-gpu"),
+    Target("Linux x86-64", ("export", "test"), LINUX_PLATFORMS, LINUX, "onnxruntime"),
+)
+
+
+@pytest.fixture(scope="module")
+def python_resolutions(tmp_path_factory) -> dict:
+    """{(target id or 'tensorrt bindings OS', python): resolves?} over PYTHONS, a few at a time."""
+    if (reason := pypi_reachable()) is not None:
+        pytest.skip(reason)
+    work = tmp_path_factory.mktemp("pythons")
+    name = requirement_name(tensorrt_requirement())
+    bindings = re.sub(r"^\s*[A-Za-z0-9._-]+", f"{name}-bindings", tensorrt_requirement().split(";")[0])
+    jobs = {}
+    for python in PYTHONS:
+        for index, target in enumerate(PYTHON_TARGETS):
+            requirements = wheel_only(requirements_for(target.extras))
+            jobs[target.id, python] = (
+                target.environment,
+                target.platforms,
+                requirements,
+                f"t{index}-{python}",
+            )
+        for label, environment, platforms in (
+            ("Windows", WINDOWS, ("win_amd64",)),
+            ("Linux", LINUX, LINUX_PLATFORMS),
+        ):
+            jobs[f"tensorrt bindings {label}", python] = (
+                environment,
+                platforms,
+                [bindings],
+                f"trt-{label}-{python}",
+            )
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        futures = {
+            key: pool.submit(resolve, for_python(env, key[1]), platforms, requirements, work / folder)
+            for key, (env, platforms, requirements, folder) in jobs.items()
+        }
+        results = {key: future.result() for key, future in futures.items()}
+    return {key: resolves(report) for key, report in results.items()}
+
+
+# What pip says when a version has no wheel; any other failure (network, timeout) is not an answer.
+NO_WHEEL = ("No matching distribution found", "Could not find a version that satisfies")
+
+
+def resolves(report: dict) -> bool | str:
+    """True, False (pip found no wheels for some requirement), or pip's error when it answered neither."""
+    if "error" not in report:
+        return True
+    return False if any(words in report["error"] for words in NO_WHEEL) else report["error"]
+
+
+def allowed(extras: tuple[str, ...], python: str) -> bool:
+    oldest, newest, _ = load_run_py().supported_pythons(extras)
+    return oldest <= tuple(int(n) for n in python.split(".")) <= newest
+
+
+@pytest.mark.parametrize("target", PYTHON_TARGETS, ids=lambda t: t.id)
+def test_an_extra_set_resolves_at_exactly_the_pythons_run_py_allows_for_it(python_resolutions, target):
+    answers = {python: python_resolutions[target.id, python] for python in PYTHONS}
+    unanswered = {python: answer for python, answer in answers.items() if isinstance(answer, str)}
+    assert not unanswered, unanswered
+    expected = {python: allowed(target.extras, python) for python in PYTHONS}
+    assert answers == expected, f"{target.id}: PyPI has wheels at {answers}, run.py allows {expected}"
+
+
+@pytest.mark.parametrize("os_label", ["Windows", "Linux"])
+def test_tensorrt_bindings_have_wheels_at_every_python_the_tensorrt_extra_allows(
+    python_resolutions, os_label
+):
+    for python in PYTHONS:
+        if allowed(("tensorrt",), python):
+            assert python_resolutions[f"tensorrt bindings {os_label}", python] is True, python

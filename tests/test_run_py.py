@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from ezvtb_node.doctor import runtime
 from ezvtb_node.tomlcompat import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 
 def load_run_py():
@@ -275,3 +277,132 @@ def test_the_test_job_asks_for_the_browser_and_voice_input_debian_packages():
         "pulseaudio",
         "pulseaudio-utils",
     ]
+
+
+# -- which Python ------------------------------------------------------------------------------------
+
+
+def test_python_315_is_refused_before_pip_runs_with_the_windows_command_that_works():
+    extras = run_py.extras_for("demo", "nvidia")
+    with pytest.raises(run_py.SetupError) as refused:
+        run_py.check_python_for(extras, ["demo", "--gpu", "nvidia"], (3, 15, 0, "final", 0), "win32")
+    message = str(refused.value)
+    assert "needs Python 3.11 to 3.14" in message and "this is Python 3.15.0" in message
+    assert "onnxruntime-gpu" in message
+    # 3.13, not 3.14: SpoutGL, the Windows user's next step, has no 3.14 wheel.
+    assert "`py -3.13 run.py demo --gpu nvidia`" in message and "winget install Python.Python.3.13" in message
+
+
+def test_python_310_is_refused_for_the_nvidia_runtime_but_not_for_the_cpu():
+    with pytest.raises(run_py.SetupError, match=r"needs Python 3\.11 to 3\.14"):
+        run_py.check_python_for(run_py.extras_for("demo", "nvidia"), ["demo"], (3, 10, 13), "linux")
+    run_py.check_python_for(run_py.extras_for("demo", "none"), ["demo"], (3, 10, 13), "linux")
+    run_py.check_python_for(run_py.extras_for("test", "none"), ["test"], (3, 14, 0), "linux")
+
+
+def test_outside_windows_the_suggestion_is_the_newest_python_that_has_every_wheel():
+    with pytest.raises(run_py.SetupError, match=r"`python3\.14 run\.py test -q` \(Python 3\.14 from brew"):
+        run_py.check_python_for(run_py.extras_for("test", "none"), ["test", "-q"], (3, 15, 1), "darwin")
+
+
+def test_every_extra_in_pyproject_has_a_python_range_and_nothing_else_does():
+    assert set(run_py.PYTHONS_OF_EXTRA) == {"", *PROJECT["optional-dependencies"]}
+    assert tuple(int(n) for n in PROJECT["requires-python"].lstrip(">=").split(".")) == run_py.MIN_PYTHON
+
+
+def test_windows_python_314_hears_that_spout_needs_313_and_313_hears_nothing():
+    assert "for Spout use Python 3.13: py -3.13 run.py" in run_py.spout_note((3, 14, 0))
+    assert run_py.spout_note((3, 13, 5)) is None
+
+
+def test_a_venv_made_by_another_python_is_made_again(tmp_path, monkeypatch):
+    """A real pyvenv.cfg from another Python (when one is installed), else one as venv writes it."""
+    other = tmp_path / "other"
+    other_python = next(
+        (f"python3.{minor}" for minor in (12, 13, 10) if shutil.which(f"python3.{minor}")), None
+    )
+    if (
+        other_python
+        and subprocess.run([other_python, "-m", "venv", "--without-pip", str(other)]).returncode == 0
+    ):
+        made_by = tuple(int(n) for n in other_python[len("python") :].split("."))
+    else:
+        other.mkdir()
+        (other / "pyvenv.cfg").write_text("home = /usr/bin\nversion = 3.12.1\n")
+        made_by = (3, 12)
+    assert run_py.venv_python_version(str(other)) == made_by
+    assert run_py.venv_of_another_python(str(other), (*made_by, 0)) is None
+    this = (3, 15) if made_by != (3, 15) else (3, 14)
+    assert run_py.venv_of_another_python(str(other), this) == (
+        f".venv was made by Python {made_by[0]}.{made_by[1]}, this is Python {this[0]}.{this[1]}"
+    )
+    virtualenv = tmp_path / "virtualenv"
+    virtualenv.mkdir()
+    (virtualenv / "pyvenv.cfg").write_text("home = C:\\Python313\nversion_info = 3.13.1.final.0\n")
+    assert run_py.venv_python_version(str(virtualenv)) == (3, 13)
+
+
+def test_ensure_venv_rebuilds_an_up_to_date_venv_of_another_python_and_keeps_one_of_this_python(
+    tmp_path, monkeypatch
+):
+    venv = tmp_path / ".venv"
+    python = Path(run_py.venv_python(str(venv)))
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    monkeypatch.setattr(run_py, "VENV", str(venv))
+    monkeypatch.setattr(run_py, "venv_python", lambda: str(python))
+    monkeypatch.setattr(run_py, "stamp_path", lambda extras: str(venv / "stamp"))
+    (venv / "stamp").write_text(run_py.setup_fingerprint())
+    made, commands = [], []
+    monkeypatch.setattr(run_py, "create_venv", lambda: made.append(True))
+    monkeypatch.setattr(run_py, "run", lambda command, what: commands.append(what))
+
+    (venv / "pyvenv.cfg").write_text(f"version = {sys.version_info[0]}.{sys.version_info[1]}.0\n")
+    run_py.ensure_venv(["export"])
+    assert made == [] and commands == []
+
+    (venv / "pyvenv.cfg").write_text("version = 3.9.18\n")
+    run_py.ensure_venv(["export"])
+    assert made == [True]
+    assert any(what.startswith("installing ezvtb-node with export") for what in commands)
+
+
+def test_a_long_venv_path_on_windows_without_long_paths_is_warned_about_with_both_fixes():
+    short, long = "C:\\ezvtb\\.venv", "C:\\Users\\" + "x" * 80 + "\\ezvtb-node\\.venv"
+    assert run_py.long_path_note(short, long_paths_enabled=False) is None
+    assert run_py.long_path_note(long, long_paths_enabled=True) is None
+    note = run_py.long_path_note(long, long_paths_enabled=False)
+    assert "Move the repository to a shorter folder" in note and "LongPathsEnabled" in note
+
+
+def test_the_longest_path_below_the_venv_fits_the_figure_the_long_path_note_uses():
+    """Measured on this checkout's .venv, as its files would lie on Windows (Lib\\site-packages)."""
+    sites = run_py.site_packages()
+    if not sites:
+        pytest.skip("no .venv here (the suite runs from another environment)")
+    longest = max(
+        len(os.path.join("Lib", "site-packages", os.path.relpath(os.path.join(folder, name), site)))
+        for site in sites
+        for folder, _, names in os.walk(site)
+        for name in names
+    )
+    assert longest <= run_py.LONGEST_PATH_IN_VENV, longest
+
+
+def test_a_real_python_310_asking_for_the_nvidia_runtime_stops_before_touching_the_venv():
+    try:
+        usable = subprocess.run(["python3.10", "-c", ""], capture_output=True, timeout=60).returncode == 0
+    except OSError:
+        usable = False
+    if not usable:
+        pytest.skip("needs a Python 3.10 interpreter on PATH")
+    result = subprocess.run(
+        ["python3.10", str(ROOT / "run.py"), "--gpu", "nvidia", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "needs Python 3.11 to 3.14" in result.stderr and "this is Python 3.10." in result.stderr
+    assert "`python3.14 run.py --gpu nvidia demo`" in result.stderr
+    assert "venv" not in result.stdout

@@ -25,8 +25,9 @@ def register(subparsers) -> None:
         help="run the node: tracking in, frames out",
         description="Listen for face tracking (VMC on 127.0.0.1:39539 by default), map it to THA3 poses, "
         "render and send the frames to the outputs. Settings come from --config node.toml and the flags "
-        "below (flags win); the [core] flags are the options of get_core(). Ctrl-C or SIGTERM stops "
-        "cleanly.",
+        "below (flags win); the [core] flags are the options of get_core(). Ctrl+C stops it cleanly; so do "
+        "SIGTERM on Linux and macOS and Ctrl+Break on Windows (closing the window or taskkill /F skip the "
+        "frame cache flush).",
     )
     run.add_argument("--config", type=Path, help="node.toml (see examples/node.toml)")
     run.add_argument(
@@ -85,7 +86,7 @@ def _demo(args: argparse.Namespace) -> int:
         )
         print(
             "serving the demo performance; open the browser source URL below in a browser or OBS. "
-            "Ctrl-C stops."
+            "Ctrl+C stops."
         )
         return Node(config).run()
 

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.inputs.settings import SOURCE_KEYS, SourceSettings, add_source_flags
 from ezvtb_node.outputs.spec import SPEC_HELP
+from ezvtb_node.textfiles import read_text_file
 from ezvtb_node.tomlcompat import tomllib
 
 # Where the node's default for a get_core option differs from get_core's own, and why.
@@ -272,7 +273,7 @@ def _toml_value(value: Any) -> str:
 def load_config_file(path: Path) -> dict[str, Any]:
     """Read node.toml into flat key: value pairs, checking names and types."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_text_file(path))
     except FileNotFoundError:
         raise FileNotFoundError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:

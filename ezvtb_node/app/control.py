@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import sys
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,7 +26,7 @@ class ControlServer:
         self, endpoint: tuple[str, int], snapshot: Callable[[], dict], calibrate: Callable[[], None]
     ) -> None:
         """Bind now (OSError when the port is taken); serve after ``start()``."""
-        self._server = ThreadingHTTPServer(endpoint, _handler(snapshot, calibrate))
+        self._server = _ExclusiveHTTPServer(endpoint, _handler(snapshot, calibrate))
         self._server.daemon_threads = True
 
     @property
@@ -39,6 +41,19 @@ class ControlServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class _ExclusiveHTTPServer(ThreadingHTTPServer):
+    """http.server sets SO_REUSEADDR, which on Windows lets a second socket bind a port that is
+    in use (CPython issue 85307; Microsoft's "Using SO_REUSEADDR and SO_EXCLUSIVEADDRUSE"): a second
+    node would bind the control port silently. There the port is bound with SO_EXCLUSIVEADDRUSE
+    instead, so the second node hears "in use"; on POSIX SO_REUSEADDR only skips TIME_WAIT."""
+
+    def server_bind(self) -> None:
+        if sys.platform == "win32":
+            self.allow_reuse_address = False
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_EXCLUSIVEADDRUSE, 1)
+        super().server_bind()
 
 
 def _handler(snapshot: Callable[[], dict], calibrate: Callable[[], None]) -> type[BaseHTTPRequestHandler]:

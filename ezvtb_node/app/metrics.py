@@ -8,7 +8,6 @@ rolling windows and counters.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -17,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ezvtb_node.percentiles import percentile_ms
+from ezvtb_node.progress import console_width, has_console
 
 
 class NodeMetrics:
@@ -116,30 +116,35 @@ def status_line(snapshot: dict[str, Any], frames_per_inference: int) -> str:
 
 
 class StatusPrinter:
-    """Prints ``line()`` on stderr: redrawn every second on a terminal, every 10 s in a log."""
+    """Prints ``line()`` on stderr: redrawn every second on a console, every 10 s in a log, never
+    when there is no stderr (pythonw, a script OBS starts)."""
 
     def __init__(self, line: Callable[[], str], stop: threading.Event) -> None:
         self._line = line
         self._stop = stop
-        self._interactive = sys.stderr.isatty()
+        self._interactive = has_console(sys.stderr)
         self._thread = threading.Thread(target=self._run, name="ezvtb-status", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def finish(self) -> None:
-        if self._interactive:
+        if self._interactive and sys.stderr is not None:
             sys.stderr.write("\n")
 
     def _run(self) -> None:
         period = 1.0 if self._interactive else 10.0
         while not self._stop.wait(period):
-            line = self._line()
-            if self._interactive:
-                sys.stderr.write("\r" + line[: os.get_terminal_size(2).columns - 1].ljust(40))
-            else:
-                sys.stderr.write(line + "\n")
-            sys.stderr.flush()
+            self.show(self._line())
+
+    def show(self, line: str) -> None:
+        if sys.stderr is None:
+            return
+        if self._interactive:
+            sys.stderr.write("\r" + line[: console_width() - 1].ljust(40))
+        else:
+            sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 def _fmt(value: float | None) -> str:

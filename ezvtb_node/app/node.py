@@ -26,6 +26,7 @@ from ezvtb_node.app.metrics import NodeMetrics, StatusPrinter, status_line
 from ezvtb_node.app.render import Mappers, RenderLoop, TrackingSlot
 from ezvtb_node.core.options import CoreOptions
 from ezvtb_node.inputs import FrameSource, TrackingFrame
+from ezvtb_node.install_hints import FIREWALL_FIX
 from ezvtb_node.outputs import Pacer
 from ezvtb_node.outputs.base import FrameSink
 
@@ -38,12 +39,39 @@ _STOP_BUDGET_S = 2.0
 # How long stop() waits beyond its budget for a frame that is being rendered (a CPU frame takes
 # 0.25 s here, tens of seconds on a very busy machine; the render loop ends right after it).
 _RENDER_FINISH_S = 60.0
+# On Windows before Python 3.14, Ctrl+C does not interrupt a lock or event wait without a timeout
+# (CPython issue 80116; threading docs, Lock.acquire: "Changed in version 3.14: lock acquisition
+# can now be interrupted by signals on Windows"), so the main thread waits in slices and the
+# signal handler runs between two of them.
+_WAIT_SLICE_S = 0.25
+# What stops the node, where the OS has it: Ctrl+C (SIGINT), SIGTERM (POSIX `kill`; on Windows
+# nothing can send it: TerminateProcess ends the process outright) and Ctrl+Break (Windows' SIGBREAK).
+STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGBREAK")
+
+# How long a configured phone may send nothing before the node says so once.
+PHONE_SILENCE_S = 10.0
 
 __all__ = ["Node", "NodeError"]
 
 
+def silent_phone_warning(source: FrameSource, system: str = sys.platform) -> str | None:
+    """A warning when ``source`` has a phone configured and not one datagram came from it, else None.
+    On Windows the usual cause is the firewall on a Public network, which drops them silently."""
+    phone = source.phone
+    if phone is None or source.stats().get("datagrams", 0) > 0:
+        return None
+    warning = (
+        f"no tracking data from the phone at {phone[0]} after {PHONE_SILENCE_S:g} s: is the app running "
+        f"and sending to this PC's address?"
+    )
+    if system == "win32":
+        warning += f" Windows Firewall drops it silently on a Public network: {FIREWALL_FIX}"
+    return warning
+
+
 class Node:
-    """Build with a NodeConfig, then ``run()`` (blocks, handles SIGINT/SIGTERM) or ``start()``/``stop()``.
+    """Build with a NodeConfig, then ``run()`` (blocks; Ctrl+C, Ctrl+Break, SIGTERM stop it) or
+    ``start()``/``stop()``.
 
     ``core_factory`` replaces ``Core`` (tests pass one that builds a tiny core); it gets the
     ``[core]`` section, a ``CoreOptions``.
@@ -113,13 +141,28 @@ class Node:
         if c.control.status:
             self._status = StatusPrinter(self.status_line, self._stop)
             self._status.start()
+        phones = [source for source in self.sources if source.phone]
+        if phones:
+            threading.Thread(target=self._warn_about_silent_phones, args=(phones,), daemon=True).start()
+
+    def _warn_about_silent_phones(self, phones: list[FrameSource]) -> None:
+        if not self._stop.wait(PHONE_SILENCE_S):
+            for source in phones:
+                if (warning := silent_phone_warning(source)) is not None:
+                    log.warning(warning)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the node is asked to stop (signal, max_frames, duration, end of replay)."""
         deadline = self.config.run.duration or None
         if timeout is not None:
             deadline = min(deadline, timeout) if deadline else timeout
-        return self._stop.wait(deadline)
+        end = None if deadline is None else time.monotonic() + deadline
+        while not self._stop.is_set():
+            left = _WAIT_SLICE_S if end is None else min(_WAIT_SLICE_S, end - time.monotonic())
+            if left <= 0:
+                return False
+            self._stop.wait(left)
+        return True
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -153,11 +196,12 @@ class Node:
             self._status.finish()
 
     def run(self) -> int:
-        """Start, wait for a stop reason (SIGINT/SIGTERM included), stop. Returns the exit code."""
+        """Start, wait for a stop reason (a STOP_SIGNAL_NAMES signal included), stop; the exit code."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
+            for name in STOP_SIGNAL_NAMES:
+                if (sig := getattr(signal, name, None)) is not None:
+                    previous[sig] = signal.signal(sig, lambda *_: self.request_stop())
         try:
             self.start()
             self.wait()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ezvtb_node.app.config import NodeConfig
-from ezvtb_node.doctor import files, ports, precision, runtime
+from ezvtb_node.doctor import files, ports, precision, runtime, windows
 from ezvtb_node.doctor.check import Check, Status
 from ezvtb_node.outputs.spec import SpoutSpec, parse_output
 
@@ -28,6 +28,7 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
         runtime.check_spout(_sends_to_spout(config)),
         runtime.check_libjpeg_turbo(),
         runtime.check_portaudio(config is None or bool(config.input.audio)),
+        windows.check_vc_runtime(),
     ]
     node = config if config is not None else NodeConfig()
     gpu_backend = precision.first_gpu_backend(checks, node.core.use_tensorrt)
@@ -37,6 +38,8 @@ def run_checks(config: NodeConfig | None = None) -> list[Check]:
     checks.append(files.check_weights(have_valid_engines))
     checks += engine_checks
     checks += [ports.check_port(use) for use in node_ports(config)]
+    if config is not None and config.input.ifacialmocap_phone:
+        checks.append(windows.check_phone_firewall(config.input.ifacialmocap_phone))
     if config is None or (config.core.use_cacher and config.core.cacher_on_database):
         checks.append(files.check_cache_database(_cache_path(config)))
     return checks

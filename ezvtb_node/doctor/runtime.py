@@ -13,10 +13,10 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from ezvtb_node.doctor.check import Check
+from ezvtb_node.install_hints import install_extra, is_source_checkout, pip_install, python_command
 from ezvtb_node.onnxruntime_packages import ONNXRUNTIME_VARIANTS
 
 MIN_PYTHON = (3, 10)
@@ -32,21 +32,21 @@ class Package:
 
 
 PACKAGES = (
-    Package("numpy", "numpy", "numpy", True, "pip install numpy"),
+    Package("numpy", "numpy", "numpy", True, pip_install("numpy")),
     # ONNX Runtime is optional (an extra): `onnxruntime packages` and `onnxruntime providers` report it.
     Package(
         "openvino",
         "openvino",
         "openvino",
         False,
-        "pip install openvino (runs THA3 about twice as fast as ONNX Runtime on a CPU)",
+        pip_install("openvino") + " (runs THA3 about twice as fast as ONNX Runtime on a CPU)",
     ),
-    Package("opencv", "cv2", "opencv-python-headless", True, "pip install opencv-python-headless"),
-    Package("PyTurboJPEG", "turbojpeg", "PyTurboJPEG", True, "pip install 'PyTurboJPEG>=1.8,<2'"),
-    Package("sqlite-utils", "sqlite_utils", "sqlite-utils", True, "pip install sqlite-utils"),
-    Package("python-osc", "pythonosc", "python-osc", True, "pip install python-osc"),
-    Package("aiohttp", "aiohttp", "aiohttp", True, "pip install aiohttp"),
-    Package("pillow", "PIL", "pillow", True, "pip install pillow"),
+    Package("opencv", "cv2", "opencv-python-headless", True, pip_install("opencv-python-headless")),
+    Package("PyTurboJPEG", "turbojpeg", "PyTurboJPEG", True, pip_install("PyTurboJPEG>=1.8,<2")),
+    Package("sqlite-utils", "sqlite_utils", "sqlite-utils", True, pip_install("sqlite-utils")),
+    Package("python-osc", "pythonosc", "python-osc", True, pip_install("python-osc")),
+    Package("aiohttp", "aiohttp", "aiohttp", True, pip_install("aiohttp")),
+    Package("pillow", "PIL", "pillow", True, pip_install("pillow")),
 )
 
 # Wheels that provide the same module under another distribution name.
@@ -60,7 +60,6 @@ _VARIANT_EXTRA = {
     "onnxruntime-directml": "directml",
     "onnxruntime": "onnxruntime",
 }
-_CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 
 # The oldest NVIDIA driver that runs each CUDA major version's runtime through CUDA minor version
 # compatibility, as (Linux, Windows). NVIDIA CUDA Toolkit release notes and the CUDA Compatibility
@@ -146,13 +145,14 @@ def _clash_fix(variants: Iterable[str]) -> str:
         (v for v in ("onnxruntime-gpu", "onnxruntime-directml") if v in names.split()), "onnxruntime"
     )
     extra = _VARIANT_EXTRA[wanted]
-    if (_CHECKOUT_ROOT / "run.py").is_file() and (_CHECKOUT_ROOT / "pyproject.toml").is_file():
+    if is_source_checkout():
         gpu = "none" if extra == "onnxruntime" else extra
         return (
             f"python run.py --gpu {gpu} cli doctor (uninstalls every ONNX Runtime package, then installs "
-            f"what --gpu {gpu} needs); by hand: pip uninstall -y {names}, then pip install -e '.[{extra}]'"
+            f"what --gpu {gpu} needs); by hand: {python_command()} -m pip uninstall -y {names}, then "
+            + install_extra(extra)
         )
-    return f"pip uninstall -y {names}, then pip install 'ezvtb-node[{extra}]'"
+    return f"{python_command()} -m pip uninstall -y {names}, then {install_extra(extra)}"
 
 
 def check_onnxruntime_packages(search_path: Iterable[str] | None = None) -> Check:
@@ -191,7 +191,7 @@ def check_onnxruntime_providers() -> Check:
             "onnxruntime providers",
             "fail",
             f"no CPU runtime: neither openvino nor onnxruntime imports ({exc})",
-            "pip install openvino",
+            pip_install("openvino"),
         )
     except Exception as exc:  # a damaged install (two variants over each other) raises anything
         return Check(
@@ -207,8 +207,9 @@ def check_onnxruntime_providers() -> Check:
             "onnxruntime providers",
             "fail",
             detail,
-            "reinstall ONNX Runtime: pip install --force-reinstall --no-deps onnxruntime "
-            "(or the variant installed)",
+            "reinstall ONNX Runtime: "
+            + pip_install("--force-reinstall", "--no-deps", "onnxruntime")
+            + " (or the variant installed)",
         )
     gpu_providers = {"CUDAExecutionProvider", "TensorrtExecutionProvider", "DmlExecutionProvider"}
     if not gpu_providers.intersection(providers):
@@ -392,7 +393,7 @@ def check_tensorrt() -> Check:
     """TensorRT and the CUDA binding the TensorRT backend would use (imports only, no CUDA call)."""
     from ezvtb_node.core.backends import cuda_memory
 
-    install = "with an NVIDIA GPU: pip install 'ezvtb-node[tensorrt]'; on a CPU machine nothing to do"
+    install = f"with an NVIDIA GPU: {install_extra('tensorrt')}; on a CPU machine nothing to do"
     forced = os.environ.get(cuda_memory.ENV_VAR, "").strip().lower()
     if forced and forced not in ("auto", *cuda_memory.BINDINGS):
         return Check(
@@ -452,7 +453,7 @@ def check_directml() -> Check:
         "warn",
         reason,
         "for AMD/Intel GPUs: uninstall every onnxruntime* package (pip list), then "
-        "pip install 'ezvtb-node[directml]'",
+        + install_extra("directml"),
     )
 
 
@@ -474,7 +475,7 @@ def check_spout(spout_wanted: bool) -> Check:
             "Spout",
             "fail" if spout_wanted else "warn",
             f"SpoutGL not importable ({type(exc).__name__}: {exc})",
-            "pip install 'ezvtb-node[spout]' (or use --output browser)",
+            install_extra("spout") + " (or use --output browser)",
         )
     return Check("Spout", "ok", f"SpoutGL {_distribution_version('SpoutGL', SpoutGL)}")
 
@@ -512,7 +513,7 @@ def check_portaudio(voice_wanted: bool, load: Callable[[], Any] | None = None) -
         fix = (
             "apt-get install libportaudio2 (Debian/Ubuntu)"
             if sys.platform.startswith("linux")
-            else "pip install --force-reinstall sounddevice (its wheel brings PortAudio)"
+            else pip_install("--force-reinstall", "sounddevice") + " (its wheel brings PortAudio)"
         )
         status = "warn" if voice_wanted else "ok"
         note = "" if voice_wanted else "; only the voice input (--audio) needs it"

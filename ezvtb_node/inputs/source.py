@@ -62,6 +62,8 @@ class FrameSource:
 
     name = "source"
     COUNTERS: tuple[str, ...] = ("frames", "lost", "callback_errors", "internal_errors")
+    # The phone this source asks for data (iFacialMocap's active mode), or None.
+    phone: tuple[str, int] | None = None
 
     def __init__(self, *, lost_after: float = DEFAULT_LOST_AFTER_S, on_frame: FrameCallback | None = None):
         if not lost_after > 0:

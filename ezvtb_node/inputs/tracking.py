@@ -5,7 +5,6 @@ A trace line is ``{"t": <seconds>, "source": "vmc"|"ifacialmocap"|..., "channels
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 import threading
@@ -13,6 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO
+
+from ezvtb_node.textfiles import open_text_file as open_text  # traces and captures
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +83,6 @@ def parse_trace_lines(lines: Iterable[str], name: str = "trace") -> Iterator[Tra
     for number, line in enumerate(lines, start=1):
         if line.strip():
             yield parse_trace_line(line, f"{name}:{number}")
-
-
-def open_text(path: str | Path) -> IO[str]:
-    """Open a trace or capture for reading; ``.gz`` files are decompressed on the fly."""
-    if str(path).endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
 
 
 def read_trace(path: str | Path) -> Iterator[TrackingFrame]:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from ezvtb_node.endpoints import loopback_as_ipv4
 from ezvtb_node.inputs.source import DEFAULT_LOST_AFTER_S, Counters, FrameCallback, FrameSource
 from ezvtb_node.inputs.tracking import TrackingFrame
 
@@ -100,7 +101,7 @@ class UdpReceiver(FrameSource):
 
     def _open(self) -> None:
         try:
-            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+            infos = socket.getaddrinfo(loopback_as_ipv4(self.host), self.port, type=socket.SOCK_DGRAM)
         except socket.gaierror as exc:
             raise ValueError(
                 f"cannot listen on host {self.host!r}: expected an IP address or host name ({exc})"

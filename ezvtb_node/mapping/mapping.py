@@ -25,6 +25,7 @@ from ezvtb_node.mapping.settings import PostSettings, read_post_settings
 from ezvtb_node.mapping.tomllines import TomlSyntaxError, load_toml_with_lines
 from ezvtb_node.mapping.vowelfit import VowelFit, VowelFitError
 from ezvtb_node.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_NAMES, POSE_SIZE
+from ezvtb_node.textfiles import TextFileError
 
 FORMAT_VERSION = 1
 TOP_LEVEL_TABLES = (
@@ -565,10 +566,8 @@ def load_mapping(path: str | Path) -> Mapping:
         data, lines = load_toml_with_lines(path)
     except FileNotFoundError:
         raise MappingError(path, None, "", "no such mapping file") from None
-    except UnicodeDecodeError as exc:
-        raise MappingError(
-            path, None, "", f"expected UTF-8 text, got undecodable bytes ({exc.reason})"
-        ) from None
+    except TextFileError as exc:
+        raise MappingError(path, None, "", str(exc).removeprefix(f"{path}: ")) from None
     except TomlSyntaxError as exc:
         raise MappingError(path, exc.line, "", str(exc)) from None
     return _Loader(path, data, lines).load()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ezvtb_node.textfiles import read_text_file
 from ezvtb_node.tomlcompat import tomllib
 
 _HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(#.*)?$")
@@ -55,7 +56,7 @@ def scan_key_lines(text: str) -> dict[tuple[str, ...], int]:
 
 def load_toml_with_lines(path: Path) -> tuple[dict, dict[tuple[str, ...], int]]:
     """Read ``path`` as TOML; return the data and the key-path → line index."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text_file(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -66,6 +66,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def quiet_connection_resets(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The event loop's exception handler, minus one harmless message: on Windows, when OBS reloads
+    a browser source the page drops its socket, and the Proactor loop's
+    ``_ProactorBasePipeTransport._call_connection_lost`` fails in ``sock.shutdown`` with
+    ConnectionResetError [WinError 10054], logged as "Exception in callback ..." with a traceback
+    (asyncio/proactor_events.py). The connection is gone either way; everything else is logged."""
+    if isinstance(context.get("exception"), ConnectionResetError) and "_call_connection_lost" in str(
+        context.get("message", "")
+    ):
+        return
+    loop.default_exception_handler(context)
+
+
 def encode_frame(frame: np.ndarray, seq: int, fmt: str) -> bytes | bytearray:
     """One WebSocket message: :data:`HEADER` then the pixels as raw RGBA, PNG or lossless WebP."""
     height, width = frame.shape[:2]
@@ -130,6 +143,7 @@ class BrowserServer:
 
     def start(self, timeout: float = 10.0) -> None:
         self._loop = asyncio.new_event_loop()
+        self._loop.set_exception_handler(quiet_connection_resets)
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="ezvtb-browser-server", daemon=True
         )

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from ezvtb_node.outputs.base import FrameSink
+from ezvtb_node.paths import retry_while_held
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def write_webp_animation(frames: list[np.ndarray], path: Path, fps: float, quali
         method=0,
         exact=True,
     )
-    os.replace(partial, path)
+    retry_while_held(lambda: os.replace(partial, path), path)
 
 
 class WebpAnimationSink(FrameSink):

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ezvtb_node.install_hints import install_extra
 from ezvtb_node.outputs.base import FrameSink
 from ezvtb_node.outputs.spec import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SENDER_NAME
 
@@ -60,7 +61,7 @@ def load_spoutgl() -> ModuleType:
         import SpoutGL
     except ImportError as exc:
         raise RuntimeError(
-            "Spout output needs the SpoutGL package: pip install 'ezvtb-node[spout]' "
+            f"Spout output needs the SpoutGL package: {install_extra('spout')} "
             "(or use the browser output: --output browser)"
         ) from exc
     return SpoutGL

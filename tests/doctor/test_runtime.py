@@ -11,6 +11,7 @@ from ezvtb_node import cli
 from ezvtb_node.doctor import Check, run_checks, runtime
 from ezvtb_node.doctor.commands import format_table
 from ezvtb_node.doctor.runtime import check_cuda, check_python
+from ezvtb_node.install_hints import python_command
 from tests.doctor.conftest import by_name, quiet_config, write_engine_set
 
 
@@ -33,14 +34,14 @@ def test_unimportable_required_package_fails_with_the_install_command(monkeypatc
     check = by_name(run_checks(quiet_config()), "package opencv")
     assert check.status == "fail"
     assert "cannot import cv2" in check.detail
-    assert check.fix == "pip install opencv-python-headless"
+    assert check.fix == f"{python_command()} -m pip install opencv-python-headless"
 
 
 def test_unimportable_optional_package_only_warns(monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)
     check = by_name(run_checks(quiet_config()), "package openvino")
     assert check.status == "warn"
-    assert check.fix.startswith("pip install openvino")
+    assert check.fix.startswith(f"{python_command()} -m pip install openvino")
 
 
 def test_onnxruntime_missing_is_fine_while_openvino_runs_the_cpu(monkeypatch):
@@ -57,7 +58,7 @@ def test_no_cpu_runtime_at_all_fails_the_provider_check(monkeypatch):
     check = by_name(run_checks(quiet_config()), "onnxruntime providers")
     assert check.status == "fail"
     assert "neither openvino nor onnxruntime" in check.detail
-    assert check.fix == "pip install openvino"
+    assert check.fix == f"{python_command()} -m pip install openvino"
 
 
 def test_onnxruntime_providers_include_the_cpu():
@@ -78,7 +79,7 @@ def test_tensorrt_missing_is_a_warning_not_a_failure(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorrt", None)
     check = by_name(run_checks(quiet_config()), "TensorRT")
     assert check.status == "warn"
-    assert "ezvtb-node[tensorrt]" in check.fix
+    assert "[tensorrt]\"" in check.fix
 
 
 def fake_module(monkeypatch, name: str, **attributes) -> types.ModuleType:
@@ -176,7 +177,7 @@ def test_cli_json_and_exit_code(tmp_path, capsys, monkeypatch):
     assert cli.main(["doctor", "--config", str(config)]) == 1
     table = capsys.readouterr().out
     assert "✗ package aiohttp" in table
-    assert "fix: pip install aiohttp" in table
+    assert "-m pip install aiohttp" in table
     assert "✓ python" in table
     assert "1 failed" in table
 

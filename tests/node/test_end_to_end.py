@@ -1,5 +1,6 @@
 """The whole node over real sockets: a VMC sender → `ezvtb-node run` → PNG files and the browser
-source; a left wink sent over VMC closes the character's left eye; SIGTERM ends it cleanly."""
+source; a left wink sent over VMC closes the character's left eye; SIGTERM (Ctrl+Break on Windows)
+ends it cleanly."""
 
 import json
 import signal
@@ -111,6 +112,7 @@ def test_vmc_wink_reaches_files_and_browser_and_sigterm_is_clean(tmp_path):
             "--no-filters", "--fps", "30",
         ],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0),
     )  # fmt: skip
     sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -158,7 +160,9 @@ def test_vmc_wink_reaches_files_and_browser_and_sigterm_is_clean(tmp_path):
         browser = next(s for s in metrics["output"]["sinks"] if s["kind"] == "browser")
         assert browser["received"] > 0
 
-        node.send_signal(signal.SIGTERM)
+        # Windows cannot deliver SIGTERM (send_signal is TerminateProcess there): Ctrl+Break to the
+        # node's own process group is what stops it cleanly (subprocess docs, send_signal).
+        node.send_signal(getattr(signal, "CTRL_BREAK_EVENT", signal.SIGTERM))
         _, stderr = node.communicate(timeout=PATIENCE_S)
     finally:
         sender.close()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import socket
 import threading
 import time
@@ -12,7 +13,8 @@ import pytest
 from PIL import Image
 
 from ezvtb_node.app.config import NodeConfig
-from ezvtb_node.app.node import Node, NodeError
+from ezvtb_node.app.node import Node, NodeError, silent_phone_warning
+from ezvtb_node.inputs import IFacialMocapReceiver
 
 
 def write_trace(path, frames: int, rate: float = 60.0, jaw=lambda i: 0.5):
@@ -250,3 +252,73 @@ def test_an_osc_calibrate_message_on_the_vmc_port_calibrates_the_running_node(tm
         assert vmc_stats["commands"] == 1 and vmc_stats["unknown_address"] == 0
     finally:
         node.stop()
+
+
+class WindowsBefore314Event(threading.Event):
+    """The node's stop event as Windows before Python 3.14 treats the main thread's wait: a wait
+    without a timeout (or a long one) cannot be interrupted by Ctrl+C (CPython issue 80116), so
+    the main thread must only ever wait in short slices."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.main_thread_waits: list[float | None] = []
+
+    def wait(self, timeout=None):
+        if threading.current_thread() is threading.main_thread():
+            self.main_thread_waits.append(timeout)
+        return super().wait(timeout)
+
+
+def stop_by_signal_once_rendering(node: Node, signum: int) -> threading.Thread:
+    def send() -> None:
+        deadline = time.monotonic() + PATIENCE_S
+        while node.metrics.rendered < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signum)
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    return sender
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="the stand-in for Ctrl+C needs a POSIX signal")
+def test_the_main_thread_waits_in_slices_that_ctrl_c_can_interrupt_on_windows(tmp_path, tiny_core_factory):
+    trace = write_trace(tmp_path / "t.jsonl", 120)
+    node = Node(config(tmp_path, replay=str(trace), replay_loop=True), core_factory=tiny_core_factory)
+    node._stop = event = WindowsBefore314Event()
+    stop_by_signal_once_rendering(node, signal.SIGINT)
+    assert node.run() == 0
+    assert event.main_thread_waits, "the main thread never waited on the stop event"
+    assert all(t is not None and t <= 0.5 for t in event.main_thread_waits), event.main_thread_waits
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="the stand-in for SIGBREAK needs a POSIX signal")
+def test_ctrl_break_stops_the_node_cleanly_where_the_os_has_sigbreak(
+    tmp_path, tiny_core_factory, monkeypatch
+):
+    # Windows' Ctrl+Break arrives as signal.SIGBREAK, which Linux lacks: SIGUSR1 plays it here (its
+    # default action would end the test process, so only a handled signal lets the node return 0).
+    monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
+    trace = write_trace(tmp_path / "t.jsonl", 120)
+    node = Node(config(tmp_path, replay=str(trace), replay_loop=True), core_factory=tiny_core_factory)
+    stop_by_signal_once_rendering(node, signal.SIGBREAK)
+    assert node.run() == 0
+    assert node.metrics.rendered >= 1
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL, "run() must give the handler back"
+
+
+@pytest.mark.parametrize("system", ["win32", "linux"])
+def test_a_configured_phone_that_sends_nothing_is_warned_about_and_one_that_sends_is_not(system):
+    """The phone is a real socket here; on Windows the warning names the firewall's Public profile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
+        phone.bind(("127.0.0.1", 0))
+        receiver = IFacialMocapReceiver("127.0.0.1", 0, phone="127.0.0.1", phone_port=phone.getsockname()[1])
+        with receiver:
+            warning = silent_phone_warning(receiver, system)
+            assert warning is not None and "no tracking data from the phone at 127.0.0.1" in warning
+            assert ("Public network" in warning) == (system == "win32")
+            phone.sendto(b"mouthClose-0|=head#0,0,0,0,0,0|", receiver.address)
+            deadline = time.monotonic() + PATIENCE_S
+            while receiver.stats()["datagrams"] == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert silent_phone_warning(receiver, system) is None

@@ -224,3 +224,22 @@ def test_encoded_messages_carry_size_sequence_and_format():
 def test_a_taken_port_gives_a_clear_error(sink):
     with pytest.raises(RuntimeError, match=rf"cannot listen on 127.0.0.1:{sink.server.port}.*another port"):
         BrowserSink(port=sink.server.port).open(WIDTH, HEIGHT)
+
+
+def raise_in_loop(sink, message: str, exception: BaseException) -> None:
+    """What the Proactor loop does when OBS reloads the page on Windows: it reports the exception
+    of a callback through the loop's exception handler (asyncio/proactor_events.py)."""
+    loop = sink.server._loop
+    loop.call_soon_threadsafe(loop.call_exception_handler, {"message": message, "exception": exception})
+    asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(60)  # runs after the handler
+
+
+def test_the_windows_connection_reset_of_a_reloaded_browser_source_is_not_logged(sink, caplog):
+    reset = ConnectionResetError(10054, "An existing connection was forcibly closed by the remote host")
+    with caplog.at_level("ERROR", logger="asyncio"):
+        raise_in_loop(
+            sink, "Exception in callback _ProactorBasePipeTransport._call_connection_lost(None)", reset
+        )
+        assert caplog.records == []
+        raise_in_loop(sink, "Exception in callback Something.else()", RuntimeError("a real fault"))
+    assert [r.getMessage() for r in caplog.records] == ["Exception in callback Something.else()"]

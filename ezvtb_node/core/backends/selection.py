@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ezvtb_node.core.backends.base import Backend, BackendUnavailable
+from ezvtb_node.install_hints import install_extra
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def _onnxruntime_module():
         from ezvtb_node.core.backends import onnxruntime as ort_backend
     except ImportError as exc:
         raise BackendUnavailable(
-            "no ONNX Runtime package is installed (pip install 'ezvtb-node[nvidia]' for CUDA, "
-            "'[directml]' for DirectML, '[onnxruntime]' for its CPU runtime)"
+            f"no ONNX Runtime package is installed ({install_extra('nvidia')} for CUDA, "
+            "[directml] for DirectML, [onnxruntime] for its CPU runtime)"
         ) from exc
     return ort_backend

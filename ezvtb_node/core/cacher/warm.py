@@ -14,6 +14,7 @@ import numpy as np
 from ezvtb_node.core.cacher.frame_cacher import FrameCacher
 from ezvtb_node.pose import POSE_INDEX, POSE_MAX, POSE_MIN, POSE_SIZE
 from ezvtb_node.progress import progress_bar
+from ezvtb_node.textfiles import open_text_file
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def read_pose_lines(stream: TextIO, source: str = "<stdin>") -> Iterator[np.ndar
 
 
 def read_pose_file(path: str | Path) -> list[np.ndarray]:
-    with Path(path).open(encoding="utf-8") as stream:
+    with open_text_file(path) as stream:
         return list(read_pose_lines(stream, str(path)))
 
 

@@ -101,8 +101,8 @@ def install_engine_set(staging: Path, target: Path, manifest: dict) -> None:
     # leaves it on disk (an imported set may have no other copy).
     retired = target.with_name(f".{target.name}.replaced-{os.getpid()}") if target.exists() else None
     if retired is not None:
-        target.rename(retired)
-    staging.rename(target)
+        paths.retry_while_held(lambda: target.rename(retired), target)
+    paths.retry_while_held(lambda: staging.rename(target), target)
     if retired is not None:
         shutil.rmtree(retired, ignore_errors=True)
 
@@ -193,7 +193,7 @@ def install_model_file(source: Path, destination: Path) -> Path:
     os.close(fd)
     try:
         shutil.copyfile(source, tmp)
-        os.replace(tmp, destination)
+        paths.retry_while_held(lambda: os.replace(tmp, destination), destination)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

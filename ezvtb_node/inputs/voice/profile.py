@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ezvtb_node.inputs.voice.features import FEATURE_SET, N_CEPS
+from ezvtb_node.textfiles import read_text_file
 
 VOWELS: tuple[str, ...] = ("a", "i", "u", "e", "o")
 PROFILE_FORMAT = "ezvtb-voice-profile"
@@ -172,9 +173,7 @@ def load_profile(path: str | Path) -> VoiceProfile:
     if not path.is_file():
         raise FileNotFoundError(f"voice profile not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ProfileError(f"{path}: expected a UTF-8 JSON voice profile, got undecodable bytes") from None
+        data = json.loads(read_text_file(path))
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: expected a JSON voice profile, got invalid JSON ({exc})") from None
     return profile_from_json(data, str(path))
