@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import IO
 
 import numpy as np
 
@@ -55,7 +55,7 @@ def warm(
     return WarmResult(poses=count, rendered=rendered, already_cached=cached)
 
 
-def read_pose_lines(stream: TextIO, source: str = "<stdin>") -> Iterator[np.ndarray]:
+def read_pose_lines(stream: IO[str], source: str = "<stdin>") -> Iterator[np.ndarray]:
     """Poses from JSON lines, one array of 45 numbers per line (`ezvtb-node mappings apply` output)."""
     for number, line in enumerate(stream, start=1):
         if not line.strip():
