@@ -127,7 +127,7 @@ def test_tensorrt_without_a_cuda_binding_warns_with_the_install_command(monkeypa
     check = by_name(run_checks(quiet_config()), "TensorRT")
     assert check.status == "warn"
     assert "no CUDA binding for Python" in check.detail
-    assert check.fix.startswith("pip install cuda-bindings")
+    assert check.fix.startswith(f"{python_command()} -m pip install cuda-bindings")
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,7 @@ def test_without_any_binding_the_reason_says_what_to_install(no_env, monkeypatch
     hide_cuda_bindings(monkeypatch)
     hide_pycuda(monkeypatch)
     with pytest.raises(
-        CudaBindingUnavailable, match=r"pip install cuda-bindings .*pycuda also works"
+        CudaBindingUnavailable, match=r"-m pip install cuda-bindings .*pycuda also works"
     ) as caught:
         load_cuda_binding()
     assert "cuda-bindings: ModuleNotFoundError" in str(caught.value)
@@ -102,7 +102,8 @@ def test_core_without_a_binding_falls_back_with_the_install_hint(fake_gpu, monke
         core = quiet_core(model_dir=str(tiny_engine_dir))
     info = core.describe()
     assert info["backend"] != "tensorrt"
-    assert "no CUDA binding for Python is installed: pip install cuda-bindings" in info["fallback_reason"]
+    assert "no CUDA binding for Python is installed: " in info["fallback_reason"]
+    assert "-m pip install cuda-bindings" in info["fallback_reason"]
 
 
 def test_cuda_failures_name_the_call_and_the_cuda_error(fake_gpu, tiny_engine_dir):

@@ -40,13 +40,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ezvtb_node.install_hints import pip_install
+
 log = logging.getLogger(__name__)
 
 #: Environment variable that forces one binding: ``cuda-bindings``, ``pycuda`` or ``auto``.
 ENV_VAR = "EZVTB_CUDA_BINDING"
 #: The bindings in order of preference.
 BINDINGS = ("cuda-bindings", "pycuda")
-INSTALL_HINT = "pip install cuda-bindings (binary wheels for Windows and Linux)"
+INSTALL_HINT = f"{pip_install('cuda-bindings')} (binary wheels for Windows and Linux)"
 
 
 class CudaError(RuntimeError):
@@ -256,7 +258,7 @@ class _CudaBindings:
                 raise CudaError(
                     f"{exc}: the NVIDIA driver is older than cuda-bindings {self.version} needs; update "
                     "the driver, or install the cuda-bindings matching its CUDA version "
-                    "(pip install 'cuda-bindings==12.*' for CUDA 12 drivers)"
+                    f"({pip_install('cuda-bindings==12.*')} for CUDA 12 drivers)"
                 ) from exc
             raise
 

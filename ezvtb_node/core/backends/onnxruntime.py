@@ -25,12 +25,13 @@ import onnxruntime as ort
 
 from ezvtb_node.core.backends.base import BackendUnavailable, FreshOutputsRunner
 from ezvtb_node.core.backends.ort_copy import OrtCopier, make_copier
+from ezvtb_node.install_hints import install_extra
 
 log = logging.getLogger(__name__)
 
 _NAMES = {
     "CPUExecutionProvider": ("onnxruntime-cpu", "cpu", "'onnxruntime'"),
-    "CUDAExecutionProvider": ("cuda", "gpu", "'onnxruntime-gpu' (pip install 'ezvtb-node[nvidia]')"),
+    "CUDAExecutionProvider": ("cuda", "gpu", f"'onnxruntime-gpu' ({install_extra('nvidia')})"),
     "DmlExecutionProvider": ("directml", "gpu", "'onnxruntime-directml' (Windows)"),
 }
 # Device names of OrtValue / IO binding for each provider.

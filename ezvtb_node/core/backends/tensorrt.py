@@ -38,6 +38,7 @@ from ezvtb_node.core.backends.tensorrt_build import (
     read_cached_engine,
     write_cached_engine,
 )
+from ezvtb_node.install_hints import install_extra
 
 __all__ = ["DeviceTensor", "GpuInfo", "TensorRtBackend", "TensorRtStage", "probe_gpu"]
 
@@ -52,7 +53,7 @@ def _import_runtime(cuda_binding: str | None):
         import tensorrt as trt
     except ImportError as exc:
         raise BackendUnavailable(
-            "the tensorrt package is not installed (pip install 'ezvtb-node[tensorrt]')"
+            f"the tensorrt package is not installed ({install_extra('tensorrt')})"
         ) from exc
     try:
         binding = load_cuda_binding(cuda_binding)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ezvtb_node.core.models.store import sha256_file
+from ezvtb_node.install_hints import install_extra
 from ezvtb_node.paths import engines_dir
 from ezvtb_node.progress import progress_bar
 
@@ -148,7 +149,7 @@ def tensorrt_ready_onnx(onnx_path: Path) -> bytes:
         import onnx
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(
-            "the TensorRT backend needs the onnx package: pip install 'ezvtb-node[tensorrt]'"
+            f"the TensorRT backend needs the onnx package: {install_extra('tensorrt')}"
         ) from exc
     from ezvtb_node.core.models.lowering import lower_affine_grid
 

