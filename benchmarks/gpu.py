@@ -47,7 +47,7 @@ from benchmarks.poses import rotation_only_poses, varied_poses
 from ezvtb_node.character import load_character, sample_character_path
 from ezvtb_node.core import get_core
 from ezvtb_node.core.backends import BackendUnavailable, make_backend
-from ezvtb_node.core.models.layout import PRECISIONS, VARIANTS
+from ezvtb_node.core.models.layout import PRECISIONS, VARIANTS, WEIGHT_FILES
 from ezvtb_node.core.models.tha3_build import ensure_engine_set
 from ezvtb_node.core.precision import judge_precision
 from ezvtb_node.core.stage_cache import StageCache
@@ -224,14 +224,7 @@ def measure_torch_anchor(image_path: Path, frames: int) -> list[Row]:
     on_gpu = torch.cuda.is_available()
     device = torch.device("cuda" if on_gpu else "cpu")
     torch.backends.cudnn.benchmark = True
-    names = (
-        "eyebrow_decomposer",
-        "eyebrow_morphing_combiner",
-        "face_morpher",
-        "two_algo_face_body_rotator",
-        "editor",
-    )
-    weights = {name: str(folder / f"{name}.pt") for name in names}
+    weights = {Path(name).stem: str(folder / name) for name in WEIGHT_FILES}
     with Image.open(image_path) as pil:
         picture = extract_pytorch_image_from_PIL_image(pil.convert("RGBA")).unsqueeze(0)
     rows = []

