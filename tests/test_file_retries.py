@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,9 +67,13 @@ def test_an_engine_set_replaces_the_old_one_while_onedrive_holds_it_briefly(
     (target / "old.onnx").write_text("old")
     staging.mkdir()
     (staging / "new.onnx").write_text("new")
+    # The old set is moved aside (a folder with a held file inside cannot be renamed), then deleted.
+    held_rename = HeldFor(Path.rename, times=2, winerror=winerror)
+    monkeypatch.setattr(Path, "rename", lambda path, destination: held_rename(path, destination))
     monkeypatch.setattr(shutil, "rmtree", HeldFor(shutil.rmtree, times=2, winerror=winerror))
     install_engine_set(staging, target, {"format": 3})
     assert sorted(p.name for p in target.iterdir()) == ["manifest.json", "new.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set"], "the old set is gone, nothing beside it"
 
 
 def test_a_file_held_through_every_retry_is_one_clear_line_naming_it(tmp_path, no_waiting):

@@ -15,6 +15,7 @@ never sees a half-written file or set.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -104,7 +105,9 @@ def install_engine_set(staging: Path, target: Path, manifest: dict) -> None:
         paths.retry_while_held(lambda: target.rename(retired), target)
     paths.retry_while_held(lambda: staging.rename(target), target)
     if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
+        # Best effort: a scanner holding an old file past the retries leaves the hidden folder.
+        with contextlib.suppress(OSError):
+            paths.retry_while_held(lambda: shutil.rmtree(retired), retired)
 
 
 def write_engine_set(target: Path, purpose: str, write_stages: Callable[[Path], dict]) -> EngineSet:
