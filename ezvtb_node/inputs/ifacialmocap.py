@@ -68,6 +68,9 @@ class IFacialMocapDecoder:
         """Forget the last good pose (a new sender starts)."""
         self._last_pose = {}
 
+    def carries_state(self, data: bytes) -> bool:
+        return True  # the protocol has no commands: every datagram is the phone's
+
     def feed(self, data: bytes, received_at: float) -> list[TrackingFrame]:
         self.counters.add("packets")
         try:

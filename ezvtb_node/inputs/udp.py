@@ -42,6 +42,10 @@ class Decoder(Protocol):
     def reset(self) -> None:
         """Forget the state kept between datagrams (a new sender starts)."""
 
+    def carries_state(self, data: bytes) -> bool:
+        """Whether ``data`` comes from a tracking sender (False: a command another program sends,
+        which must not count as a sender change nor keep a lost sender alive)."""
+
 
 class UdpReceiver(FrameSource):
     """Receives datagrams on ``host:port`` and publishes the frames ``decoder`` makes of them.
@@ -186,12 +190,13 @@ class UdpReceiver(FrameSource):
                 "oversized", f"{self.name}: dropped a {len(data)}-byte datagram (limit {self.max_datagram})"
             )
             return
-        if addr != self._sender:
-            if self._sender is not None:
-                self._counters.add("sender_changes")
-                self.decoder.reset()
-            self._sender = addr
-        self._sender_heard_at = received_at
+        if self.decoder.carries_state(data):
+            if addr != self._sender:
+                if self._sender is not None:
+                    self._counters.add("sender_changes")
+                    self.decoder.reset()
+                self._sender = addr
+            self._sender_heard_at = received_at
         if self._tap is not None:
             self._tap(self.decoder.source, data, received_at)
         frames = self.decoder.feed(data, received_at)

@@ -107,6 +107,11 @@ class VmcDecoder:
             **dict.fromkeys(self._commands, self._command),
         }
 
+    def carries_state(self, data: bytes) -> bool:
+        """False for a bare command message (``/ezvtb/calibrate`` from a Stream Deck or a script on
+        its own port): it is no new performer, so the performer's state stays."""
+        return data.split(b"\0", 1)[0] not in self._commands
+
     def reset(self) -> None:
         """Forget everything the current sender sent: values, bones, status, time, root."""
         self._pending: dict[str, float] = {}

@@ -180,6 +180,17 @@ def test_an_osc_calibration_command_calls_its_handler_once_per_message(sink, udp
         assert vmc.stats()["commands"] == 2 and vmc.stats()["unknown_address"] == 0
 
 
+def test_a_calibration_command_from_another_program_keeps_the_performers_state(sink, udp, second_udp):
+    # A Stream Deck (its own socket) asks for calibration while VSeeFace keeps sending.
+    with VmcReceiver(port=0, on_frame=sink, commands={"/ezvtb/calibrate": lambda: None}) as vmc:
+        udp.sendto(bundle(IMMEDIATE, blend("Blink", 0.75), blend("A", 0.5), APPLY), vmc.address)
+        assert sink.next().channels == {"vrm.Blink": 0.75, "vrm.A": 0.5}
+        second_udp.sendto(message("/ezvtb/calibrate"), vmc.address)
+        udp.sendto(bundle(IMMEDIATE, blend("A", 0.25), APPLY), vmc.address)
+        assert sink.next().channels == {"vrm.Blink": 0.75, "vrm.A": 0.25}
+        assert vmc.stats()["commands"] == 1 and vmc.stats()["sender_changes"] == 0
+
+
 IFM_BLENDS = "jawOpen&40|eyeBlink_L&100|"
 
 
