@@ -160,22 +160,33 @@ def record_command(args: argparse.Namespace) -> int:
 
     def stop_on_failure() -> None:
         if failed:
-            raise failed[0]
+            raise RuntimeError(f"cannot write {args.file}: {failed[0].strerror or failed[0]}")
 
+    # Only the file's own errors are "cannot write": a missing audio file or a taken port says itself.
     try:
-        with open(args.file, "w", encoding="utf-8") as file:
-            if args.raw:
-                writer = DatagramCaptureWriter(file)
-                sources = build_sources(args, tap=guarded(writer.write))
-            else:
-                writer = TraceWriter(file, frame_clock=_audio_file_alone(args))
-                sources = build_sources(args, on_frame=guarded(writer.write))
-            for source in sources:
-                print(f"recording {source.name} on {source.address} to {args.file}", file=sys.stderr)
-            _run_until_done(sources, args.duration, stop_on_failure)
-            stop_on_failure()
+        file = open(args.file, "w", encoding="utf-8")  # noqa: SIM115 (closed in the finally below)
     except OSError as exc:
         raise RuntimeError(f"cannot write {args.file}: {exc.strerror or exc}") from None
+    try:
+        if args.raw:
+            writer = DatagramCaptureWriter(file)
+            sources = build_sources(args, tap=guarded(writer.write))
+        else:
+            writer = TraceWriter(file, frame_clock=_audio_file_alone(args))
+            sources = build_sources(args, on_frame=guarded(writer.write))
+        for source in sources:
+            print(f"recording {source.name} on {source.address} to {args.file}", file=sys.stderr)
+        _run_until_done(sources, args.duration, stop_on_failure)
+        try:
+            file.flush()  # a full disk may refuse the last lines only now
+        except OSError as exc:
+            failed.append(exc)
+        stop_on_failure()
+    finally:
+        # After a failed write the buffer still holds lines the disk refused: closing would fail
+        # again and hide the one clear message.
+        with contextlib.suppress(OSError):
+            file.close()
     kind = "datagrams" if args.raw else "frames"
     print(f"wrote {writer.lines_written} {kind} to {args.file}", file=sys.stderr)
     return 0

@@ -36,7 +36,7 @@ def normalized(q: Quaternion) -> Quaternion | None:
     of 1e200 still describe their rotation (squaring them would give an infinite length and a 0° head).
     """
     norm = math.hypot(*q)
-    if not norm > 1e-6:
+    if not 1e-6 < norm < math.inf:  # no length, or doubles whose length overflows even hypot
         return None
     return (q[0] / norm, q[1] / norm, q[2] / norm, q[3] / norm)
 
