@@ -66,6 +66,25 @@ def test_a_writer_that_fails_halfway_leaves_the_old_set_and_nothing_beside_it(ol
     assert [p.name for p in old_set.parent.iterdir()] == ["fp32"]
 
 
+def test_a_new_set_that_cannot_take_its_place_puts_the_old_one_back(old_set, monkeypatch):
+    from pathlib import Path
+
+    old_manifest = json.loads((old_set / MANIFEST).read_text())
+    real_rename = Path.rename
+
+    def staging_held(path, destination):
+        if path.name.startswith(".fp32-"):  # the finished staging folder, held by a scanner for good
+            raise PermissionError(13, "held")
+        return real_rename(path, destination)
+
+    monkeypatch.setattr(Path, "rename", staging_held)
+    with pytest.raises(PermissionError):
+        write_engine_set(old_set, "fp32", new_set_writer("never installed"))
+
+    assert load_engine_set(old_set).manifest == old_manifest
+    assert [p.name for p in old_set.parent.iterdir()] == ["fp32"]
+
+
 def test_a_first_set_is_written_where_no_folder_was(tmp_path):
     target = tmp_path / "engines" / "tha3" / "standard" / "fp32"
 

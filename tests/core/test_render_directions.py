@@ -37,7 +37,7 @@ def render():
 
     def frame_for(mapping: str, channels: dict[str, float]) -> np.ndarray:
         pose = Mapper(resolve_mapping_path(mapping), filters=False).update(channels, 0.0)
-        return core.inference(pose)[-1]
+        return core.inference(pose)[-1].copy()  # the core reuses its output arrays
 
     return frame_for
 

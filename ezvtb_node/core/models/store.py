@@ -103,7 +103,12 @@ def install_engine_set(staging: Path, target: Path, manifest: dict) -> None:
     retired = target.with_name(f".{target.name}.replaced-{os.getpid()}") if target.exists() else None
     if retired is not None:
         paths.retry_while_held(lambda: target.rename(retired), target)
-    paths.retry_while_held(lambda: staging.rename(target), target)
+    try:
+        paths.retry_while_held(lambda: staging.rename(target), target)
+    except BaseException:
+        if retired is not None:  # the new set could not take its place: the old one goes back
+            retired.rename(target)
+        raise
     if retired is not None:
         # Best effort: a scanner holding an old file past the retries leaves the hidden folder.
         with contextlib.suppress(OSError):
