@@ -83,6 +83,8 @@ def test_real_tha3_matches_the_cpu_render(name, precision, capsys):
         print(f"\n{name} separable/{precision} vs CPU fp32: {verdict}")
     if precision == "fp32" or GPU_DEFAULTS[backend.name].precision == precision:
         assert verdict.meets_bound, str(verdict)
+    else:  # not a default (yet), but a broken fp16 graph is far off, not a level or two
+        assert verdict.p999_levels <= 4, str(verdict)
 
 
 @pytest.mark.parametrize("cuda_binding", ["cuda-bindings", "pycuda"])
