@@ -14,7 +14,7 @@ import numpy as np
 
 from ezvtb_node.channels import VOICE_CHANNELS
 from ezvtb_node.inputs.voice.classifier import CentreTracker, VowelClassifier
-from ezvtb_node.inputs.voice.features import N_MELS, FeatureExtractor, NoiseFloor
+from ezvtb_node.inputs.voice.features import N_MELS, FeatureExtractor, NoiseFloor, hop_frames
 from ezvtb_node.inputs.voice.profile import VOWELS, VoiceProfile
 
 DEFAULT_HOP_MS = 10.0
@@ -88,7 +88,7 @@ class VoiceAnalyzer:
         self.sample_rate = sample_rate
         self.profile = profile
         self.extractor = FeatureExtractor(sample_rate)
-        self.hop_frames = max(1, round(sample_rate * hop_ms / 1000.0))
+        self.hop_frames = hop_frames(sample_rate, hop_ms / 1000.0)
         self.hop_s = self.hop_frames / sample_rate
         self.classifier = VowelClassifier(profile)
         self.centre = CentreTracker(profile)

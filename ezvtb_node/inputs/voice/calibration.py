@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ezvtb_node.inputs.voice.classifier import VowelClassifier
-from ezvtb_node.inputs.voice.features import SILENCE_DB, FeatureExtractor
+from ezvtb_node.inputs.voice.features import SILENCE_DB, FeatureExtractor, hop_frames
 from ezvtb_node.inputs.voice.profile import MIN_SPREAD, VOWELS, VoiceProfile
 from ezvtb_node.inputs.voice.synth import default_profile
 
@@ -169,7 +169,7 @@ def calibrate_take(samples: np.ndarray, sample_rate: int, source: str = "") -> C
     Raises :class:`CalibrationError` unless exactly five sounds are found, naming what was found.
     """
     extractor = FeatureExtractor(sample_rate)
-    hop = max(1, round(sample_rate * CALIBRATION_HOP_S))
+    hop = hop_frames(sample_rate, CALIBRATION_HOP_S)
     db, feats = extractor.frames(samples, hop)
     segments, threshold = find_segments(db)
     if len(segments) != len(VOWELS):
@@ -197,7 +197,7 @@ def calibrate_takes(
     if missing:
         raise CalibrationError(f"expected a recording for each of {', '.join(VOWELS)}, missing {missing}")
     extractor = FeatureExtractor(sample_rate)
-    hop = max(1, round(sample_rate * CALIBRATION_HOP_S))
+    hop = hop_frames(sample_rate, CALIBRATION_HOP_S)
     room = silence[: len(silence) - len(silence) % hop]
     quiet_db = float(np.median(extractor.frames(room, hop)[0])) if len(room) else SILENCE_DB
     by_vowel: dict[str, np.ndarray] = {}

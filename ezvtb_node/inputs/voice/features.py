@@ -38,6 +38,11 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
+def hop_frames(sample_rate: float, seconds: float) -> int:
+    """Samples per analysis hop of ``seconds`` at ``sample_rate`` (at least one)."""
+    return max(1, round(sample_rate * seconds))
+
+
 class FeatureExtractor:
     """Band energies, loudness and cepstral features of analysis windows at ``sample_rate`` (module doc).
 

@@ -41,6 +41,7 @@ from ezvtb_node.inputs.voice.audio import (
     WavInput,
     find_input_device,
 )
+from ezvtb_node.inputs.voice.features import hop_frames
 from ezvtb_node.inputs.voice.profile import VoiceProfile, load_profile
 from ezvtb_node.inputs.voice.synth import default_profile
 from ezvtb_node.sources import VOICE
@@ -203,10 +204,10 @@ def open_voice_source(
     source_input: AudioInput
     if is_audio_file(audio):
         source_input = WavInput(audio, realtime=realtime)
-        hop_frames = max(1, round(source_input.sample_rate * hop_ms / 1000.0))
-        if source_input.info.frames < hop_frames:
+        hop = hop_frames(source_input.sample_rate, hop_ms / 1000.0)
+        if source_input.info.frames < hop:
             raise AudioFormatError(
-                f"{audio}: expected at least one analysis hop of audio ({hop_ms:g} ms, {hop_frames} frames), "
+                f"{audio}: expected at least one analysis hop of audio ({hop_ms:g} ms, {hop} frames), "
                 f"got {source_input.info.frames} frames ({source_input.info.duration * 1000:.1f} ms)"
             )
     else:
