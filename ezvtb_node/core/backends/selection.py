@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ezvtb_node.core.backends.base import Backend, BackendUnavailable
 from ezvtb_node.install_hints import install_extra
@@ -38,7 +38,6 @@ class Selection:
     backend: Backend
     requested: str
     fallback_reason: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 # The runtime modules are imported only when asked for: each raises BackendUnavailable when its
